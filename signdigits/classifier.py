@@ -1,0 +1,115 @@
+"""The classifier: one loaded model, predictions for one image or a stream of any size.
+
+Errors are values: an unreadable image becomes a :class:`Prediction` with ``error`` set,
+never an exception, so one bad file never costs the rest of a batch.
+"""
+
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+
+import numpy as np
+
+from signdigits import DEFAULT_MODEL_PATH, IMAGE_SIZE
+from signdigits.labels import digit_order
+from signdigits.model import load_model
+from signdigits.preprocess import UnreadableImageError, preprocess
+
+import tensorflow as tf  # noqa: E402  (signdigits.model sets TF's log level first)
+
+BATCH_SIZE = 128
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The answer for one image. ``probabilities[d]`` is the probability of digit ``d``."""
+
+    name: str
+    digit: int | None = None
+    confidence: float | None = None
+    probabilities: tuple[float, ...] | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def top(self, k: int = 2) -> list[tuple[int, float]]:
+        """The ``k`` most likely digits with their probabilities, best first."""
+        if self.probabilities is None:
+            return []
+        ranked = sorted(range(len(self.probabilities)), key=lambda d: -self.probabilities[d])
+        return [(d, self.probabilities[d]) for d in ranked[:k]]
+
+
+def _prepare(source):
+    """Source (or a zero-argument callable returning one) -> model input, or an error text."""
+    try:
+        return preprocess(source() if callable(source) else source)
+    except UnreadableImageError as exc:
+        return str(exc)
+    except OSError as exc:  # e.g. a file that vanished or is not readable
+        return f"cannot read file: {exc.strerror or exc}"
+
+
+class Classifier:
+    """Loads a model file once and classifies images with it."""
+
+    def __init__(self, model_path=DEFAULT_MODEL_PATH):
+        self.model_path = model_path
+        self.model, self.index_to_digit, self.info = load_model(model_path)
+        self._digit_columns = np.asarray(digit_order(self.index_to_digit))
+        self._forward = tf.function(
+            lambda x: self.model(x, training=False),
+            input_signature=[tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 1], tf.float32)],
+        )
+        self._forward(tf.zeros([1, IMAGE_SIZE, IMAGE_SIZE, 1]))  # trace once, up front
+
+    def probabilities(self, inputs: np.ndarray) -> np.ndarray:
+        """Model inputs (N, 64, 64) -> probabilities (N, 10), columns in digit order 0..9."""
+        batch = np.asarray(inputs, dtype=np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1)
+        return self._forward(tf.constant(batch)).numpy()[:, self._digit_columns]
+
+    def _result(self, name: str, probabilities: np.ndarray) -> Prediction:
+        digit = int(probabilities.argmax())
+        return Prediction(
+            name=name,
+            digit=digit,
+            confidence=float(probabilities[digit]),
+            probabilities=tuple(float(p) for p in probabilities),
+        )
+
+    def predict_input(self, model_input: np.ndarray, name: str = "") -> Prediction:
+        """Classify an already preprocessed (64, 64) input."""
+        return self._result(name, self.probabilities(model_input[None])[0])
+
+    def predict(self, source, name: str = "") -> Prediction:
+        """Classify one image (path, bytes, file-like, PIL image or array)."""
+        prepared = _prepare(source)
+        if isinstance(prepared, str):
+            return Prediction(name=name, error=prepared)
+        return self.predict_input(prepared, name)
+
+    def predict_many(
+        self, items: Iterable[tuple[str, object]], batch_size: int = BATCH_SIZE
+    ) -> Iterator[Prediction]:
+        """Classify ``(name, source)`` pairs lazily, in input order, ``batch_size`` at a time.
+
+        A source may be a zero-argument callable that returns the image bytes, so that
+        only one batch of files is ever read and decoded at a time.
+        """
+        items = iter(items)
+        workers = max(1, min(4, os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:  # Pillow decodes without the GIL
+            while chunk := list(islice(items, batch_size)):
+                prepared = list(pool.map(_prepare, (source for _, source in chunk)))
+                good = [i for i, p in enumerate(prepared) if not isinstance(p, str)]
+                probs = self.probabilities(np.stack([prepared[i] for i in good])) if good else []
+                by_index = dict(zip(good, probs))
+                for i, (name, _) in enumerate(chunk):
+                    if i in by_index:
+                        yield self._result(name, by_index[i])
+                    else:
+                        yield Prediction(name=name, error=prepared[i])

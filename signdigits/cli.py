@@ -1,0 +1,152 @@
+"""``python -m signdigits``: predict, bench and build-dataset."""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from signdigits import DATASET_DIR, DEFAULT_MODEL_PATH
+
+
+def _stderr(message: str):
+    print(message, file=sys.stderr, flush=True)
+
+
+class Progress:
+    """A one-line progress bar on stderr, redrawn at most ten times a second."""
+
+    def __init__(self, total: int, stream=sys.stderr, min_total: int = 50):
+        self.total, self.stream, self.done = total, stream, 0
+        self.enabled = total >= min_total
+        self.started = self.last = time.perf_counter()
+
+    def update(self, count: int = 1):
+        self.done += count
+        now = time.perf_counter()
+        if self.enabled and (now - self.last > 0.1 or self.done == self.total):
+            self.last = now
+            width = 30
+            filled = int(width * self.done / max(1, self.total))
+            rate = self.done / max(1e-9, now - self.started)
+            self.stream.write(
+                f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+                f"images  {rate:,.0f}/s"
+            )
+            if self.done == self.total:
+                self.stream.write("\n")
+            self.stream.flush()
+
+
+def cmd_predict(args) -> int:
+    from signdigits.classifier import Classifier
+    from signdigits.model import ModelFileError
+    from signdigits.results import csv_writer, to_row
+    from signdigits.sources import iter_paths
+
+    try:
+        classifier = Classifier(args.model)
+    except ModelFileError as exc:
+        _stderr(f"error: {exc}")
+        return 2
+    items = list(iter_paths(args.paths, note=_stderr))
+    if not items:
+        _stderr("error: no images found in the given paths")
+        return 1
+    out = open(args.csv, "w", newline="", encoding="utf-8") if args.csv else sys.stdout
+    classified = 0
+    progress = Progress(len(items))
+    try:
+        writer = csv_writer(out)
+        for prediction in classifier.predict_many(items):
+            writer.writerow(to_row(prediction))
+            if prediction.ok:
+                classified += 1
+            else:
+                _stderr(f"\n{prediction.name}: {prediction.error}" if progress.enabled else
+                        f"{prediction.name}: {prediction.error}")
+            progress.update()
+    finally:
+        if args.csv:
+            out.close()
+    _stderr(f"classified {classified} of {len(items)} images"
+            + (f"; results in {args.csv}" if args.csv else ""))
+    return 0 if classified else 1
+
+
+def cmd_bench(args) -> int:
+    from signdigits.bench import run_benchmark
+
+    run_benchmark(model_path=args.model, json_path=args.json, images=args.images)
+    return 0
+
+
+def cmd_build_dataset(args) -> int:
+    from signdigits.data import (
+        UPSTREAM_ZIP_URL, DatasetError, build_dataset, download_upstream, save_dataset,
+    )  # fmt: skip
+
+    source = args.source
+    is_url = bool(source) and source.startswith(("http://", "https://", "file://"))
+    if source is None and not args.download:
+        _stderr("error: give a dataset folder, zip archive or URL, or --download")
+        return 2
+    try:
+        if args.download or is_url:
+            url = source if is_url else UPSTREAM_ZIP_URL
+            source = download_upstream(args.out / "upstream.zip", url, log=_stderr)
+        dataset = build_dataset(source, log=_stderr)
+        for path in save_dataset(dataset, args.out):
+            _stderr(f"wrote {path}")
+    except DatasetError as exc:
+        _stderr(f"error: {exc}")
+        return 2
+    known = int((dataset.participants >= 0).sum())
+    _stderr(f"{len(dataset.x)} images, {known} with a participant id")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m signdigits", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    predict = commands.add_parser(
+        "predict",
+        help="classify images, folders (recursive) and zip archives",
+        description="Writes one CSV row per image: file,digit,confidence,p0..p9,error. "
+        "Unreadable files get an error row and a line on stderr; the run goes on.",
+    )
+    predict.add_argument("paths", nargs="+", help="image files, folders or .zip archives")
+    predict.add_argument("--csv", help="write the rows to this file instead of stdout")
+    predict.add_argument("--model", default=DEFAULT_MODEL_PATH, help="model file (default: bundled)")
+    predict.set_defaults(run=cmd_predict)
+
+    bench = commands.add_parser("bench", help="measure single-image latency and batch throughput")
+    bench.add_argument("--json", help="also write the figures to this JSON file")
+    bench.add_argument("--model", default=DEFAULT_MODEL_PATH, help="model file (default: bundled)")
+    bench.add_argument("--images", type=int, default=1000, help="images in the batch measurement")
+    bench.set_defaults(run=cmd_bench)
+
+    build = commands.add_parser(
+        "build-dataset",
+        help="build dataset/x.npy, y.npy and participants.npy from images",
+        description="From a folder laid out as 0/ ... 9/ (with an optional participants.csv), "
+        "from the upstream dataset's zip archive, or --download to fetch that archive.",
+    )
+    build.add_argument("source", nargs="?", help="dataset folder, zip archive or URL")
+    build.add_argument("--download", action="store_true", help="download the upstream archive first")
+    build.add_argument("--out", type=Path, default=DATASET_DIR, help="folder for the .npy files")
+    build.set_defaults(run=cmd_build_dataset)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        _stderr("interrupted")
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -1,0 +1,116 @@
+"""Turn what a person hands us (files, folders, zip archives, uploads) into named images.
+
+Each image is a ``(name, read)`` pair, where ``read()`` returns its bytes only when the
+classifier gets to it, so a batch of thousands is never held in memory at once. Zip
+entries are read in memory and never written to disk, so names such as ``../x`` or
+``/etc/x`` are only labels. Things that are skipped (non-images, nested zips, entries
+over the limits) are reported through ``note``.
+"""
+
+import io
+import os
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from signdigits.preprocess import MAX_FILE_BYTES
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+MAX_ZIP_ENTRIES = 20_000
+MAX_ZIP_TOTAL_BYTES = 2 * 1024**3  # uncompressed, all image entries together
+
+Item = tuple[str, Callable[[], bytes]]
+
+
+def _ignored(name: str) -> bool:
+    """Hidden files and macOS resource forks (``__MACOSX/``, ``._photo.jpg``)."""
+    return any(part.startswith(".") or part == "__MACOSX" for part in Path(name).parts[-2:])
+
+
+def iter_zip(source, label: str, note: Callable[[str], None]) -> Iterator[Item]:
+    """Image entries of a zip (path, bytes or file-like), in archive order, read lazily."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        yield label, _raiser(f"not a readable zip archive ({exc})")
+        return
+    if len(infos) > MAX_ZIP_ENTRIES:
+        yield label, _raiser(f"zip has {len(infos):,} entries; the limit is {MAX_ZIP_ENTRIES:,}")
+        return
+    total = 0
+    for info in infos:
+        name = f"{label}/{info.filename}"
+        lower = info.filename.lower()
+        if info.is_dir() or _ignored(info.filename):
+            continue
+        if lower.endswith(".zip"):
+            note(f"skipped {name}: zip archives inside zip archives are not opened")
+            continue
+        if not lower.endswith(IMAGE_SUFFIXES):
+            note(f"skipped {name}: not an image file")
+            continue
+        total += info.file_size
+        if info.file_size > MAX_FILE_BYTES or total > MAX_ZIP_TOTAL_BYTES:
+            note(f"skipped {name}: over the size limit for zip contents")
+            yield name, _raiser("skipped: zip contents over the size limit")
+            continue
+        yield name, (lambda info=info: archive.read(info))
+
+
+def _raiser(message: str) -> Callable[[], bytes]:
+    def read():
+        raise OSError(message)
+
+    return read
+
+
+def _read_file(path: Path) -> Callable[[], bytes]:
+    def read():
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise OSError(f"file is larger than {MAX_FILE_BYTES // 2**20} MB")
+        return path.read_bytes()
+
+    return read
+
+
+def iter_paths(paths, note: Callable[[str], None] = lambda message: None) -> Iterator[Item]:
+    """Files, folders (recursively, symlinked folders not followed) and zip archives.
+
+    A file named explicitly is always tried (and becomes an error row if it is not an
+    image); inside folders only image files and zips are taken.
+    """
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for folder, dirs, files in os.walk(path, followlinks=False):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for file_name in sorted(files):
+                    file_path = Path(folder) / file_name
+                    if _ignored(file_name):
+                        continue
+                    if file_name.lower().endswith(".zip"):
+                        yield from iter_zip(str(file_path), str(file_path), note)
+                    elif file_name.lower().endswith(IMAGE_SUFFIXES):
+                        yield str(file_path), _read_file(file_path)
+                    else:
+                        note(f"skipped {file_path}: not an image file")
+        elif path.suffix.lower() == ".zip" and path.is_file() and zipfile.is_zipfile(path):
+            yield from iter_zip(str(path), str(path), note)
+        elif path.exists() or path.is_symlink():
+            yield str(path), _read_file(path)
+        else:
+            yield str(path), _raiser("no such file or folder")
+
+
+def _bytes_of(data) -> bytes:
+    return data.getvalue() if hasattr(data, "getvalue") else bytes(data)
+
+
+def iter_uploads(uploads, note: Callable[[str], None] = lambda message: None) -> Iterator[Item]:
+    """Uploaded ``(name, data)`` pairs (bytes or file-like); zip uploads are opened."""
+    for name, data in uploads:
+        if name.lower().endswith(".zip"):
+            yield from iter_zip(_bytes_of(data), name, note)
+        elif not _ignored(name):
+            yield name, (lambda data=data: _bytes_of(data))

@@ -1,0 +1,62 @@
+"""Train the signdigits model on dataset/x.npy and dataset/y.npy.
+
+    python train_model.py                  # reproduces the bundled model.h5 and its report
+    python train_model.py --epochs 5 --teacher-epochs 0 --output /tmp/quick.h5
+
+Build the arrays first with `python -m signdigits build-dataset ../shared/sign-language-digits`.
+"""
+
+import argparse
+import sys
+
+from signdigits.data import DatasetError
+from signdigits.training import TrainConfig, train
+
+DEFAULTS = TrainConfig()
+
+
+def parse_args(argv=None) -> TrainConfig:
+    parser = argparse.ArgumentParser(
+        description=(
+            "Train the three-conv-layer signdigits CNN (distilled from a six-conv-layer "
+            "teacher) and write the model plus a report folder beside it."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--x", dest="x_path", help="images array (default: dataset/x.npy, or X.npy)")
+    parser.add_argument("--y", dest="y_path", help="one-hot labels array (default: y.npy beside --x)")
+    parser.add_argument(
+        "--participants",
+        dest="participants_path",
+        help="participant id per row (default: participants.npy beside --x); "
+        "without ids the split is stratified by digit instead",
+    )
+    parser.add_argument("--output", default=DEFAULTS.output, help="where to write the model (.h5)")
+    parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="epochs for the model")
+    parser.add_argument(
+        "--teacher-epochs",
+        type=int,
+        default=DEFAULTS.teacher_epochs,
+        help="epochs for the six-conv-layer teacher it learns from; 0 trains without one",
+    )
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="images per step")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed for split, init and augmentation")
+    args = parser.parse_args(argv)
+    return TrainConfig(**vars(args))
+
+
+def main(argv=None) -> int:
+    config = parse_args(argv)
+    try:
+        train(config)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; no model was written", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
