@@ -16,8 +16,9 @@ def _stderr(message: str):
 class Progress:
     """A one-line progress bar on stderr, redrawn at most ten times a second."""
 
-    def __init__(self, total: int, stream=sys.stderr, min_total: int = 50):
-        self.total, self.stream, self.done = total, stream, 0
+    def __init__(self, total: int, stream=None, min_total: int = 50):
+        # sys.stderr is looked up now, not at import, so a redirected stderr gets the bar
+        self.total, self.stream, self.done = total, stream or sys.stderr, 0
         self.enabled = total >= min_total
         self.started = self.last = time.perf_counter()
 
@@ -53,7 +54,11 @@ def cmd_predict(args) -> int:
     if not items:
         _stderr("error: no images found in the given paths")
         return 1
-    out = open(args.csv, "w", newline="", encoding="utf-8") if args.csv else sys.stdout
+    try:
+        out = open(args.csv, "w", newline="", encoding="utf-8") if args.csv else sys.stdout
+    except OSError as exc:
+        _stderr(f"error: cannot write {args.csv} ({exc.strerror or exc})")
+        return 2
     classified = 0
     progress = Progress(len(items))
     try:

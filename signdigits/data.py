@@ -11,6 +11,7 @@ import io
 import re
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -46,13 +47,26 @@ class Dataset:
 # --------------------------------------------------------------------------- building
 
 
-def _participants_table(text: str) -> dict[str, int]:
+def _participants_table(text: str, source: str = "participants.csv") -> dict[str, int]:
     """Map ``<digit>/<file name>`` -> participant id from a participants.csv text."""
     table = {}
-    for row in csv.DictReader(io.StringIO(text)):
-        key = "/".join(PurePosixPath(row["file"]).parts[-2:])
-        table[key] = int(row["participant"])
+    try:
+        for row in csv.DictReader(io.StringIO(text)):
+            key = "/".join(PurePosixPath(row["file"]).parts[-2:])
+            table[key] = int(row["participant"])
+    except (KeyError, TypeError, ValueError, csv.Error) as exc:
+        raise DatasetError(
+            f"{source} is malformed ({type(exc).__name__}: {exc}); it needs the columns "
+            "file,digit,participant with an integer participant id — fix or delete it."
+        ) from exc
     return table
+
+
+def _decode(data: bytes, source) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{source} is not UTF-8 text ({exc}); save it as UTF-8 CSV.") from exc
 
 
 def _image_number(name: str) -> tuple:
@@ -92,12 +106,15 @@ def build_dataset(source, log=print) -> Dataset:
     source = Path(source)
     if source.is_dir():
         csv_path = source / "participants.csv"
-        table = _participants_table(csv_path.read_text()) if csv_path.exists() else {}
+        table = {}
+        if csv_path.exists():
+            table = _participants_table(_decode(csv_path.read_bytes(), csv_path), str(csv_path))
         return _build(_collect_folder(source), table, log, str(source))
     if zipfile.is_zipfile(source):
         with zipfile.ZipFile(source) as archive:
             csvs = [n for n in archive.namelist() if n.endswith("participants.csv")]
-            table = _participants_table(archive.read(csvs[0]).decode()) if csvs else {}
+            name = f"{source}/{csvs[0]}" if csvs else ""
+            table = _participants_table(_decode(archive.read(csvs[0]), name), name) if csvs else {}
             return _build(_collect_zip(archive), table, log, str(source))
     raise DatasetError(
         f"{source} is neither a folder with digit sub-folders 0/ ... 9/ nor a zip archive."
@@ -109,8 +126,8 @@ def _build(items, participant_table, log, source_name) -> Dataset:
     for key, read in items:
         try:
             xs.append(preprocess(read()))
-        except (UnreadableImageError, OSError) as exc:
-            log(f"skipped {key}: {exc}")
+        except (UnreadableImageError, OSError, zipfile.BadZipFile, zlib.error) as exc:
+            log(f"skipped {key}: {exc}")  # a bad zip entry (CRC, deflate) costs only itself
             continue
         labels.append(digit_to_index(int(key.split("/")[0])))
         participants.append(participant_table.get(key, -1))
@@ -165,25 +182,30 @@ def save_dataset(dataset: Dataset, out_dir: Path = DATASET_DIR) -> list[Path]:
 
 
 def _find(directory: Path, name: str) -> Path | None:
-    for candidate in (name, name.upper()):  # Kaggle ships X.npy / Y.npy
+    stem, suffix = name.split(".", 1)
+    for candidate in (name, f"{stem.upper()}.{suffix}"):  # Kaggle ships X.npy / Y.npy
         if (directory / candidate).exists():
             return directory / candidate
     return None
 
 
 def _load_array(path: Path) -> np.ndarray:
+    rebuild = "rebuild it with `python -m signdigits build-dataset`."
     try:
-        return np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False)
     except ValueError as exc:
-        raise DatasetError(
-            f"{path} holds Python objects, which are never loaded; rebuild it with "
-            "`python -m signdigits build-dataset`."
-        ) from exc
+        if "pickle" in str(exc):  # object arrays (and non-.npy files numpy takes for pickles)
+            raise DatasetError(
+                f"{path} holds Python objects or is no .npy file; objects are never loaded — "
+                f"{rebuild}"
+            ) from exc
+        raise DatasetError(f"{path} is truncated or malformed ({exc}); {rebuild}") from exc
     except (OSError, EOFError) as exc:
-        raise DatasetError(
-            f"{path} is not a readable .npy file ({exc}); rebuild it with "
-            "`python -m signdigits build-dataset`."
-        ) from exc
+        raise DatasetError(f"{path} is not a readable .npy file ({exc}); {rebuild}") from exc
+    if not isinstance(array, np.ndarray):  # an .npz archive under a .npy name
+        array.close()
+        raise DatasetError(f"{path} is an .npz archive, not a single .npy array; {rebuild}")
+    return array
 
 
 def validate_arrays(x, y, x_name="x.npy", y_name="y.npy") -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ values ``1 - gray/255`` (a white background is 0, dark pixels approach 1).
 """
 
 import io
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,9 @@ from PIL import Image, ImageOps
 from signdigits import IMAGE_SIZE
 
 #: Formats we decode. Anything else (EPS, PSD, SVG, ...) is refused before decoding.
-ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+#: (Multi-picture JPEGs, format "MPO", are opened by the JPEG plugin: Pillow registers no
+#: separate opener for MPO, and naming it here made ``Image.open`` fail on every non-JPEG.)
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
 #: Largest image we decode, in pixels (a 200-megapixel photo is refused, not decoded).
 MAX_PIXELS = 100_000_000
 #: Largest encoded file we read, in bytes.
@@ -33,7 +36,10 @@ def _read_bytes(source) -> bytes:
     if isinstance(source, (str, Path)):
         path = Path(source)
         try:
-            if path.stat().st_size > MAX_FILE_BYTES:
+            info = path.stat()
+            if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+                raise UnreadableImageError("not a regular file")
+            if info.st_size > MAX_FILE_BYTES:
                 raise UnreadableImageError(f"file is larger than {MAX_FILE_BYTES // 2**20} MB")
             return path.read_bytes()
         except OSError as exc:
@@ -51,6 +57,8 @@ def _read_bytes(source) -> bytes:
 def _from_array(array) -> Image.Image:
     """A uint8 (or [0, 1] float) gray, RGB or RGBA array, e.g. a canvas drawing."""
     array = np.asarray(array)
+    if array.dtype.kind not in "biuf":  # strings, objects, complex numbers are no pixels
+        raise UnreadableImageError(f"array of dtype {array.dtype} is not an image")
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
         raise UnreadableImageError(f"array of shape {array.shape} is not an image")
     if array.size == 0 or not np.all(np.isfinite(array)):
@@ -104,14 +112,18 @@ def open_image(source) -> Image.Image:
 
 
 def _high_bit_depth_to_gray(image: Image.Image) -> Image.Image:
-    array = np.asarray(image, dtype=np.float64)
+    # In place and in the image's own dtype: a tiny 16-bit PNG declaring ~100 megapixels
+    # (just under MAX_PIXELS) cost 2 GB and 10 s through float64 temporaries.
+    array = np.array(image)
     if image.mode == "F":
         if array.size and np.nanmax(array) <= 1.0:
-            array = array * 255.0
-    elif image.mode.startswith("I;16") or (array.size and array.max() > 255):
-        array = array / 257.0
-    array = np.nan_to_num(array, nan=255.0)
-    return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
+            array *= 255.0
+        np.nan_to_num(array, copy=False, nan=255.0)
+    elif image.mode.startswith("I;16") or array.max(initial=0) > 255:
+        np.clip(array, 0, 65535, out=array)
+        array //= 257  # the 16-bit range onto 8 bits
+    np.clip(array, 0, 255, out=array)
+    return Image.fromarray(array.astype(np.uint8))
 
 
 def to_grayscale(image: Image.Image) -> Image.Image:

@@ -9,7 +9,9 @@ over the limits) are reported through ``note``.
 
 import io
 import os
+import stat
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,8 +25,13 @@ Item = tuple[str, Callable[[], bytes]]
 
 
 def _ignored(name: str) -> bool:
-    """Hidden files and macOS resource forks (``__MACOSX/``, ``._photo.jpg``)."""
-    return any(part.startswith(".") or part == "__MACOSX" for part in Path(name).parts[-2:])
+    """Hidden files and macOS resource forks (``__MACOSX/``, ``._photo.jpg``).
+
+    ``..`` is no hidden file: a zip entry ``../x.jpg`` (or, from Windows tools,
+    ``..\\x.jpg``) is read in memory like any other; its name is only a label.
+    """
+    parts = Path(name.replace("\\", "/")).parts[-2:]
+    return any((p.startswith(".") and p not in (".", "..")) or p == "__MACOSX" for p in parts)
 
 
 def iter_zip(source, label: str, note: Callable[[str], None]) -> Iterator[Item]:
@@ -55,7 +62,20 @@ def iter_zip(source, label: str, note: Callable[[str], None]) -> Iterator[Item]:
             note(f"skipped {name}: over the size limit for zip contents")
             yield name, _raiser("skipped: zip contents over the size limit")
             continue
-        yield name, (lambda info=info: archive.read(info))
+        yield name, _zip_reader(archive, info)
+
+
+def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
+    """Read one entry in memory; a broken entry (bad CRC, encrypted, unknown method) -> OSError."""
+
+    def read():
+        try:
+            return archive.read(info)
+        except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError,
+                ValueError) as exc:  # fmt: skip
+            raise OSError(f"cannot read zip entry: {exc}") from exc
+
+    return read
 
 
 def _raiser(message: str) -> Callable[[], bytes]:
@@ -67,7 +87,10 @@ def _raiser(message: str) -> Callable[[], bytes]:
 
 def _read_file(path: Path) -> Callable[[], bytes]:
     def read():
-        if path.stat().st_size > MAX_FILE_BYTES:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+            raise OSError("not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
             raise OSError(f"file is larger than {MAX_FILE_BYTES // 2**20} MB")
         return path.read_bytes()
 

@@ -27,3 +27,28 @@ def classifier():
     from signdigits.classifier import Classifier
 
     return Classifier(DEFAULT_MODEL_PATH)
+
+
+@pytest.fixture(scope="session")
+def make_tiny_model(tmp_path_factory):
+    """A factory for tiny model files (built here, never trained) that always answer class
+    index ``hot``: ``make_tiny_model(table, hot=0, input_size=64, classes=10, name=...)``."""
+
+    def make(table, hot=0, input_size=64, classes=10, name=None, info=None):
+        import keras
+        import numpy as np
+
+        from signdigits.model import save_model
+
+        inputs = keras.Input(shape=(input_size, input_size, 1), name="image")
+        x = keras.layers.Flatten(name="flatten")(inputs)
+        outputs = keras.layers.Dense(classes, activation="softmax", name="probabilities")(x)
+        model = keras.Model(inputs, outputs)
+        kernel, bias = model.get_layer("probabilities").get_weights()
+        bias = np.zeros_like(bias)
+        bias[hot] = 10.0
+        model.get_layer("probabilities").set_weights([np.zeros_like(kernel), bias])
+        name = name or f"tiny_{''.join(map(str, table))}_{hot}_{input_size}_{classes}.h5"
+        return save_model(model, tmp_path_factory.mktemp("models") / name, table, info)
+
+    return make

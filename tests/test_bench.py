@@ -1,0 +1,40 @@
+"""``python -m signdigits bench``: runs, prints its table, writes the JSON (no timing asserts)."""
+
+import json
+
+import pytest
+
+from signdigits import bench
+from signdigits import classifier as classifier_module
+
+KEYS = ("single_ms_median", "single_ms_p95", "predict_ms_median", "speedup",
+        "batch_images_per_s", "peak_rss_mb")  # fmt: skip
+
+
+@pytest.mark.timeout(180)
+def test_run_benchmark(classifier, tmp_path, monkeypatch):
+    # reuse the session's bundled model rather than loading model.h5 again, and time fewer
+    # repeats (300 + 60 by default): the figures are not asserted, only their presence
+    monkeypatch.setattr(classifier_module, "Classifier", lambda path: classifier)
+    time_ms = bench._time_ms
+    monkeypatch.setattr(bench, "_time_ms", lambda function, repeats: time_ms(function, min(repeats, 20)))
+    lines = []
+    json_path = tmp_path / "bench.json"
+    figures = bench.run_benchmark(images=50, json_path=json_path, out=lines.append)
+    written = json.loads(json_path.read_text())
+    for key in KEYS:
+        assert isinstance(written[key], (int, float)) and written[key] > 0, key
+        assert written[key] == pytest.approx(figures[key])
+    assert written["batch_images"] == 50
+    text = "\n".join(lines)
+    assert lines[0].startswith("signdigits bench")
+    for label in ("single image, median (ms)", "speed-up over model.predict", "batch of 50, images/s",
+                  "peak memory (MB)"):  # fmt: skip
+        assert label in text
+
+
+def test_sample_images_without_shared(monkeypatch, tmp_path):
+    monkeypatch.setattr(bench, "SHARED_DATA_DIR", tmp_path / "absent")
+    images, source = bench.sample_images(70)
+    assert len(images) == 70 and source == "generated 100x100 JPEGs"
+    assert all(image[:2] == b"\xff\xd8" for image in images)

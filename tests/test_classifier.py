@@ -1,0 +1,146 @@
+"""Classifier: predictions for one image or a lazy stream; errors are values, not exceptions."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from signdigits.classifier import Classifier, Prediction
+from signdigits.labels import INDEX_TO_DIGIT
+from signdigits.preprocess import preprocess
+
+pytestmark = pytest.mark.timeout(120)
+
+PERMUTED = (3, 1, 4, 0, 5, 9, 2, 6, 8, 7)
+
+
+def png(value=0, size=(40, 40)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", size, value).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def assert_valid(prediction: Prediction):
+    assert prediction.ok and prediction.error is None
+    assert prediction.digit in range(10)
+    assert len(prediction.probabilities) == 10
+    assert sum(prediction.probabilities) == pytest.approx(1.0, abs=1e-4)
+    assert prediction.confidence == max(prediction.probabilities)
+    assert prediction.probabilities[prediction.digit] == prediction.confidence
+
+
+def test_predict_a_real_photo(classifier, photo_paths):
+    path = photo_paths[0]
+    prediction = classifier.predict(path, name=path.name)
+    assert_valid(prediction)
+    assert prediction.name == path.name
+    assert prediction.digit == int(path.parent.name)  # an easy training photo
+
+
+@pytest.mark.parametrize("kind", ["path", "str", "bytes", "file", "pil", "array"])
+def test_predict_accepts_every_source_kind(classifier, tmp_path, kind):
+    data = png(30)
+    path = tmp_path / "x.png"
+    path.write_bytes(data)
+    source = {
+        "path": path,
+        "str": str(path),
+        "bytes": data,
+        "file": io.BytesIO(data),
+        "pil": Image.open(io.BytesIO(data)),
+        "array": np.full((40, 40), 30, np.uint8),
+    }[kind]
+    prediction = classifier.predict(source)
+    assert_valid(prediction)
+    reference = classifier.predict_input(preprocess(data))
+    assert prediction.probabilities == pytest.approx(reference.probabilities, abs=1e-6)
+
+
+@pytest.mark.parametrize("source", [b"", b"garbage", "/no/such/file.jpg", np.zeros((3,)), 42])
+def test_predict_never_raises_on_bad_input(classifier, source):
+    prediction = classifier.predict(source, name="bad")
+    assert not prediction.ok
+    assert prediction.name == "bad" and prediction.error
+    assert prediction.digit is None and prediction.probabilities is None
+    assert prediction.top() == []
+
+
+def test_probability_columns_are_in_digit_order(classifier, photo_paths):
+    inputs = np.stack([preprocess(p) for p in photo_paths[:5]])
+    raw = classifier.model(inputs[..., None], training=False).numpy()  # class-index order
+    by_digit = classifier.probabilities(inputs)
+    for row_raw, row_digit in zip(raw, by_digit):
+        for index, digit in enumerate(classifier.index_to_digit):
+            assert row_digit[digit] == pytest.approx(row_raw[index], abs=1e-5)
+
+
+def test_top(classifier, photo_paths):
+    prediction = classifier.predict(photo_paths[0])
+    top = prediction.top(3)
+    assert len(top) == 3 and top[0] == (prediction.digit, prediction.confidence)
+    assert top[0][1] >= top[1][1] >= top[2][1]
+
+
+def test_predict_many_keeps_order_and_reports_errors(classifier):
+    items = []
+    for i in range(11):
+        items.append((f"good{i}", png(i * 20)))
+        if i % 3 == 0:
+            items.append((f"bad{i}", b"not an image"))
+    results = list(classifier.predict_many(items, batch_size=4))  # several batches
+    assert [r.name for r in results] == [name for name, _ in items]
+    for result in results:
+        assert result.ok == result.name.startswith("good")
+    singles = [classifier.predict(source) for name, source in items if name.startswith("good")]
+    batched = [r for r in results if r.ok]
+    for single, batch in zip(singles, batched):
+        assert batch.probabilities == pytest.approx(single.probabilities, abs=1e-5)
+
+
+def test_predict_many_reads_lazily_one_batch_at_a_time(classifier):
+    reads = []
+
+    def reader(i):
+        def read():
+            reads.append(i)
+            if i == 5:
+                raise OSError("vanished")
+            return png(100)
+
+        return read
+
+    stream = classifier.predict_many(((f"f{i}", reader(i)) for i in range(20)), batch_size=8)
+    first = next(stream)
+    assert first.ok and len(reads) == 8  # only the first batch was read
+    rest = list(stream)
+    assert len(reads) == 20
+    assert not rest[4].ok and "vanished" in rest[4].error
+
+
+def test_predict_many_with_only_errors_and_nothing(classifier):
+    assert list(classifier.predict_many([])) == []
+    results = list(classifier.predict_many([("a", b""), ("b", b"x")]))
+    assert [r.ok for r in results] == [False, False]
+
+
+# ----------------------------------------------------------------------------- the file's table
+
+
+@pytest.mark.parametrize("table", [INDEX_TO_DIGIT, PERMUTED, tuple(range(10))])
+@pytest.mark.parametrize("hot", [0, 7])
+def test_digits_follow_the_table_in_the_model_file(make_tiny_model, table, hot):
+    tiny = Classifier(make_tiny_model(table, hot=hot))
+    assert tiny.index_to_digit == table
+    prediction = tiny.predict(png(0))
+    assert prediction.digit == table[hot]
+    assert prediction.confidence > 0.99
+    many = list(tiny.predict_many([("a", png(0)), ("b", png(255))]))
+    assert [p.digit for p in many] == [table[hot]] * 2
+
+
+def test_classifier_refuses_a_missing_model(tmp_path):
+    from signdigits.model import ModelFileError
+
+    with pytest.raises(ModelFileError, match="does not exist"):
+        Classifier(tmp_path / "missing.h5")

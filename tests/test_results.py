@@ -1,0 +1,45 @@
+"""CSV rows shared by the CLI and the app."""
+
+import csv
+import io
+
+import pytest
+
+from signdigits.classifier import Prediction
+from signdigits.results import CSV_COLUMNS, csv_writer, to_csv, to_row
+
+GOOD = Prediction(name="a.jpg", digit=3, confidence=0.9, probabilities=(0.01,) * 3 + (0.9,) + (0.0125,) * 6)
+BAD = Prediction(name="b.jpg", error="not a supported image")
+
+
+def test_columns():
+    assert CSV_COLUMNS == ["file", "digit", "confidence"] + [f"p{d}" for d in range(10)] + ["error"]
+
+
+def test_row_of_a_prediction():
+    row = to_row(GOOD)
+    assert list(row) and set(row) == set(CSV_COLUMNS)
+    assert row["file"] == "a.jpg" and row["digit"] == 3 and row["error"] == ""
+    assert row["confidence"] == "0.900000" and row["p3"] == "0.900000" and row["p0"] == "0.010000"
+
+
+def test_row_of_an_error():
+    row = to_row(BAD)
+    assert row["file"] == "b.jpg" and row["error"] == "not a supported image"
+    assert all(row[c] == "" for c in CSV_COLUMNS if c not in ("file", "error"))
+
+
+@pytest.mark.parametrize("name", ["plain.jpg", "comma, quote\" and\nnewline.jpg", "日本語/写真.jpg", "├╗.jpg"])
+def test_csv_round_trip(name):
+    text = to_csv([GOOD, Prediction(name=name, error="bad, really"), BAD])
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert text.splitlines()[0] == ",".join(CSV_COLUMNS)
+    assert [r["file"] for r in rows] == ["a.jpg", name, "b.jpg"]
+    assert rows[1]["error"] == "bad, really"
+
+
+def test_csv_writer_writes_the_header_once():
+    buffer = io.StringIO()
+    writer = csv_writer(buffer)
+    writer.writerow(to_row(GOOD))
+    assert buffer.getvalue().count("file,digit") == 1
