@@ -38,9 +38,10 @@ def build_model(
 ) -> keras.Model:
     """A convolutional net on 64x64 grayscale input: one block per entry of ``filters``.
 
-    A block is ``convs_per_block`` x (conv 3x3 -> batch norm -> ReLU), then 2x2 max pool
-    (or, with ``strided``, its last conv has stride 2 instead: a quarter of the work);
-    dropout comes before the softmax classifier. The shipped model is three blocks of one
+    A block is ``convs_per_block`` x (conv 3x3 -> batch norm -> ReLU), then 2x2 max pool.
+    With ``strided``, the blocks after the first halve the resolution with a stride-2 last
+    conv instead of pooling (a quarter of the work; the first block still sees every
+    pixel). Dropout comes before the softmax classifier. The shipped model is three blocks of one
     conv layer; training may use a deeper teacher (two convs per block) to distil from.
     """
     inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 1), name="image")
@@ -48,13 +49,13 @@ def build_model(
     for block, width in enumerate(filters, start=1):
         for conv in range(1, convs_per_block + 1):
             suffix = f"{block}" if convs_per_block == 1 else f"{block}_{conv}"
-            stride = 2 if strided and conv == convs_per_block else 1
+            stride = 2 if strided and block > 1 and conv == convs_per_block else 1
             x = keras.layers.Conv2D(
                 width, 3, strides=stride, padding="same", use_bias=False, name=f"conv{suffix}"
             )(x)
             x = keras.layers.BatchNormalization(name=f"bn{suffix}")(x)
             x = keras.layers.Activation("relu", name=f"relu{suffix}")(x)
-        if not strided:
+        if stride == 1:
             x = keras.layers.MaxPooling2D(name=f"pool{block}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
@@ -110,9 +111,9 @@ def inspect_model_file(path) -> tuple[dict, tuple[int, ...], dict]:
     try:
         config = json.loads(config_text)
         layers = config["config"]["layers"]
-    except (ValueError, KeyError, TypeError) as exc:
+        unsafe = sorted({str(layer.get("class_name")) for layer in layers} - SAFE_LAYERS)
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise ModelFileError(f"{path} holds no Keras model architecture. {retrain}") from exc
-    unsafe = sorted({str(layer.get("class_name")) for layer in layers} - SAFE_LAYERS)
     if unsafe or config.get("class_name") not in ("Functional", "Sequential", "Model"):
         raise ModelFileError(
             f"{path} contains layers that are not allowed ({', '.join(unsafe) or config.get('class_name')}); "
@@ -125,7 +126,7 @@ def inspect_model_file(path) -> tuple[dict, tuple[int, ...], dict]:
     try:
         table = validate_table(json.loads(_attr_text(table_text)), source=f"{path}'s label table")
         info = json.loads(_attr_text(info_text)) if info_text is not None else {}
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ModelFileError(f"{exc} {retrain}") from exc
     return config, table, info
 

@@ -102,27 +102,32 @@ def _optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
     return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
 
 
+def _soften(probabilities, temperature):
+    """Probabilities at a distillation temperature (softmax of log-probabilities / T)."""
+    return tf.nn.softmax(tf.math.log(probabilities + 1e-7) / temperature)
+
+
 def fit(model, x_train, y_train, x_val, y_val, config: TrainConfig, epochs, teacher=None, log=print):
     """Train ``model`` in place; return its per-epoch history. Restores the best val epoch."""
     steps_per_epoch = int(np.ceil(len(x_train) / config.batch_size))
     optimizer = _optimizer(config, steps_per_epoch * epochs)
     smooth = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
     plain = keras.losses.CategoricalCrossentropy()
+    kl_divergence = keras.losses.KLDivergence()
     temperature, weight = config.temperature, config.distill_weight
 
-    @tf.function(reduce_retracing=True)
+    images_spec = tf.TensorSpec([None, *x_train.shape[1:], 1], tf.float32)
+    labels_spec = tf.TensorSpec([None, y_train.shape[1]], tf.float32)
+
+    @tf.function(input_signature=[images_spec, labels_spec, tf.TensorSpec([2], tf.int32)])
     def train_step(images, labels, seed):
         images = augment(images, seed, config.augment_strength)
-        targets = labels
-        if teacher is not None:
-            soft = tf.nn.softmax(tf.math.log(teacher(images, training=False) + 1e-7) / temperature)
-            targets = None
+        teacher_soft = None if teacher is None else _soften(teacher(images, training=False), temperature)
         with tf.GradientTape() as tape:
             probs = model(images, training=True)
             loss = smooth(labels, probs)
-            if targets is None:
-                student_soft = tf.nn.softmax(tf.math.log(probs + 1e-7) / temperature)
-                distill = keras.losses.KLDivergence()(soft, student_soft) * temperature**2
+            if teacher_soft is not None:
+                distill = kl_divergence(teacher_soft, _soften(probs, temperature)) * temperature**2
                 loss = (1 - weight) * loss + weight * distill
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
@@ -131,7 +136,7 @@ def fit(model, x_train, y_train, x_val, y_val, config: TrainConfig, epochs, teac
         )
         return loss, accuracy
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(input_signature=[images_spec, labels_spec])
     def evaluate(images, labels):
         probs = model(images, training=False)
         return plain(labels, probs), tf.reduce_mean(
@@ -196,7 +201,9 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
     teacher, teacher_history = None, None
     if config.teacher_epochs > 0:
         log(f"teacher: six conv layers {config.teacher_filters}, {config.teacher_epochs} epochs")
-        teacher = build_model(config.teacher_filters, convs_per_block=2, dropout=config.dropout)
+        teacher = build_model(
+            config.teacher_filters, convs_per_block=2, dropout=config.dropout, strided=config.strided
+        )
         teacher_history = fit(
             teacher, x[train_idx], y[train_idx], x[val_idx], y[val_idx], config,
             config.teacher_epochs, log=log,
