@@ -1,0 +1,34 @@
+"""The README's two set-up commands are the ones CI and users run."""
+
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def indented_commands() -> list[str]:
+    return re.findall(r"^    (pip install .+)$", README, flags=re.MULTILINE)
+
+
+def test_readme_has_the_app_and_the_test_command():
+    commands = indented_commands()
+    assert "pip install -r requirements.txt && streamlit run app.py" in commands
+    assert any(c.startswith("pip install -r requirements-dev.txt && python -m pytest") for c in commands)
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    script = ROOT / ".ci" / "run"
+    found = subprocess.run(
+        ["sed", "-n", r"s/^    \(pip install -r requirements-dev.txt && .*\)$/\1/p", "README.md"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.splitlines()[0]
+    assert found in indented_commands()
+    assert "bash -c \"$test_command\"" in script.read_text()
+
+
+def test_requirements_pin_compatible_ranges():
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            assert ">=" in line and "<" in line, f"{line!r} needs a compatible version range"
