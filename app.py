@@ -15,7 +15,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 import streamlit_drawable_canvas  # called through the module, so tests can patch st_canvas
-from PIL import Image, ImageOps
+from PIL import Image
 
 from signdigits import DEFAULT_MODEL_PATH, NUM_CLASSES, report_dir_for
 from signdigits.classifier import Classifier
@@ -24,6 +24,7 @@ from signdigits.model import ModelFileError
 from signdigits.preprocess import (
     UnreadableImageError,
     model_input_to_image,
+    open_image,
     preprocess,
     to_grayscale,
 )
@@ -74,15 +75,8 @@ def threshold() -> float:
 
 
 def display_photo(data: bytes, side: int = DISPLAY_SIDE) -> Image.Image:
-    """An RGB picture of at most ``side`` pixels, EXIF applied, for showing and cropping.
-
-    Only call it on bytes the library already read (``preprocess`` checks formats and
-    limits); ``open_image`` drafts JPEGs to small gray pictures, which suit the model only.
-    """
-    image = Image.open(io.BytesIO(data))
-    if image.format == "JPEG":
-        image.draft("RGB", (side, side))
-    image = ImageOps.exif_transpose(image)
+    """An RGB picture of at most ``side`` pixels, EXIF applied, for showing and cropping."""
+    image = open_image(data, draft=("RGB", side))
     image.thumbnail((side, side))
     if image.mode in ("I", "F") or image.mode.startswith("I;") or "A" in image.getbands():
         image = to_grayscale(image)  # 16-bit and transparent pictures, as the model sees them
@@ -232,13 +226,11 @@ def crop(classifier: Classifier):
     upload = st.file_uploader("Photo with a hand in it", type=IMAGE_TYPES, key="crop_photo")
     if upload is None:
         return
-    data = upload.getvalue()
     try:
-        preprocess(data)  # the library checks format and size before we decode it
+        picture = display_photo(upload.getvalue())
     except UnreadableImageError as exc:
         st.error(f"Cannot read **{upload.name}**: {exc}.")
         return
-    picture = display_photo(data)
     scale = min(560 / picture.width, 560 / picture.height)
     canvas_size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
     background = io.BytesIO()

@@ -71,10 +71,12 @@ def _from_array(array) -> Image.Image:
     return Image.fromarray(array)
 
 
-def open_image(source) -> Image.Image:
+def open_image(source, draft=("L", IMAGE_SIZE)) -> Image.Image:
     """Decode ``source`` (path, bytes, file-like, PIL image or array) into a PIL image.
 
-    The image is fully loaded, its EXIF orientation applied. Raises
+    The image is fully loaded, its EXIF orientation applied. JPEGs are decoded by libjpeg
+    straight to ``draft = (mode, size)``, at least ``size`` pixels a side: small and gray
+    for the model by default; ``("RGB", 1600)`` gives a picture to show or crop. Raises
     :class:`UnreadableImageError` with a plain-language reason on any failure.
     """
     if isinstance(source, Image.Image):
@@ -92,7 +94,7 @@ def open_image(source) -> Image.Image:
                 f"image is too large ({width}x{height} pixels; the limit is {MAX_PIXELS:,})"
             )
         if image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L"):
-            image.draft("L", (IMAGE_SIZE, IMAGE_SIZE))  # let libjpeg downscale big photos
+            image.draft(draft[0], (draft[1], draft[1]))  # let libjpeg downscale big photos
         image.seek(0)  # first frame of animations
         image.load()
     except UnreadableImageError:
