@@ -53,6 +53,7 @@ st.set_page_config(page_title="signdigits", page_icon=":material/front_hand:", l
 @st.cache_resource(show_spinner="Loading the model…")
 def load_classifier(path: str) -> Classifier:
     """The model, loaded once per server and model file."""
+    st.logger.get_logger("signdigits.app").info("signdigits: loading the model from %s", path)
     return Classifier(path)
 
 

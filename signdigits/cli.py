@@ -1,8 +1,13 @@
 """``python -m signdigits``: predict, bench and build-dataset."""
 
 import argparse
+import contextlib
+import errno
 import os
+import shutil
+import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,6 +44,74 @@ class Progress:
             self.stream.flush()
 
 
+class AtomicCsv:
+    """Rows for ``--csv PATH`` that appear at ``PATH`` only once the run is complete.
+
+    Rows go to an anonymous temporary file (``O_TMPFILE``, or created and unlinked at once)
+    in the destination folder, so a run killed even with SIGKILL leaves nothing to see
+    there, and an older file at ``PATH`` stays as it was. :meth:`commit` copies the rows
+    into a hidden ``.NAME.*.part`` beside ``PATH``, syncs it and renames it into place
+    (``os.replace``: readers see the old file or the whole new one, never a part). The
+    ``.part`` file exists only for that copy; an exception or SIGINT/SIGTERM removes it.
+    """
+
+    def __init__(self, path):
+        path = os.path.realpath(path)  # through a symlink to the file it names
+        if os.path.isdir(path):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        if os.path.exists(path) and not os.access(path, os.W_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        self.path = path
+        self.folder = os.path.dirname(path)
+        self.stream = tempfile.TemporaryFile(
+            "w+", newline="", encoding="utf-8", dir=self.folder, prefix=".signdigits-"
+        )
+
+    def commit(self):
+        self.stream.flush()
+        self.stream.seek(0)
+        name = os.path.basename(self.path)
+        fd, part = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=self.folder)
+        try:
+            try:
+                mode = os.stat(self.path).st_mode & 0o7777
+            except OSError:
+                umask = os.umask(0)
+                os.umask(umask)
+                mode = 0o666 & ~umask
+            os.fchmod(fd, mode)
+            with open(fd, "w", newline="", encoding="utf-8") as target:
+                shutil.copyfileobj(self.stream, target, 1 << 20)
+                target.flush()
+                os.fsync(target.fileno())
+            os.replace(part, self.path)
+        finally:
+            if os.path.exists(part):
+                os.unlink(part)
+        self.close()
+
+    def close(self):
+        self.stream.close()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM unwinds like Ctrl-C (``finally`` blocks run) while rows are written."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_predict(args) -> int:
     from signdigits.classifier import Classifier
     from signdigits.model import ModelFileError
@@ -55,25 +128,34 @@ def cmd_predict(args) -> int:
         _stderr("error: no images found in the given paths")
         return 1
     try:
-        out = open(args.csv, "w", newline="", encoding="utf-8") if args.csv else sys.stdout
+        # --csv: rows reach the named file only when all are written (see AtomicCsv)
+        target = AtomicCsv(args.csv) if args.csv else None
     except OSError as exc:
         _stderr(f"error: cannot write {args.csv} ({exc.strerror or exc})")
         return 2
+    out = target.stream if target else sys.stdout
     classified = 0
     progress = Progress(len(items))
     try:
-        writer = csv_writer(out)
-        for prediction in classifier.predict_many(items):
-            writer.writerow(to_row(prediction))
-            if prediction.ok:
-                classified += 1
-            else:
-                _stderr(f"\n{prediction.name}: {prediction.error}" if progress.enabled else
-                        f"{prediction.name}: {prediction.error}")
-            progress.update()
+        with _sigterm_as_interrupt():
+            writer = csv_writer(out)
+            for prediction in classifier.predict_many(items):
+                writer.writerow(to_row(prediction))
+                if prediction.ok:
+                    classified += 1
+                else:
+                    _stderr(f"\n{prediction.name}: {prediction.error}" if progress.enabled else
+                            f"{prediction.name}: {prediction.error}")
+                progress.update()
+            if target:
+                try:
+                    target.commit()
+                except OSError as exc:
+                    _stderr(f"error: cannot write {args.csv} ({exc.strerror or exc})")
+                    return 2
     finally:
-        if args.csv:
-            out.close()
+        if target:
+            target.close()
     _stderr(f"classified {classified} of {len(items)} images"
             + (f"; results in {args.csv}" if args.csv else ""))
     return 0 if classified else 1

@@ -1,0 +1,176 @@
+"""The app survives a user who leaves mid-batch, and writes nothing to disk.
+
+A batch of 240 photos is started on the Batch tab and its page is closed while it is
+being classified; the server still answers ``/_stcore/health``, and a new page that runs
+the same batch gets the same rows as ``python -m signdigits predict --csv``. Neither the
+repository, the uploaded folder nor the server's temp folder changes.
+
+One server for the module (own process group, loopback only, killed at the end), started
+as in test_browser.py; photos are copied at run time from ../shared into a temp folder.
+"""
+
+import csv
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, WAIT_MS, free_port, settle
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is absent")
+
+PHOTOS = 240
+SKIPPED_PARTS = {".git", "__pycache__", ".pytest_cache", ".hypothesis", "runs", "e2e-artifacts"}
+
+
+def snapshot(root: Path, skip=frozenset()) -> dict[str, tuple[int, int]]:
+    """relative path -> (size, mtime_ns) of every file under ``root`` (``skip``: folder names)."""
+    found = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in skip]
+        for name in files:
+            path = Path(folder) / name
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            found[str(path.relative_to(root))] = (info.st_size, info.st_mtime_ns)
+    return found
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as answer:
+            return answer.read().strip() == b"ok"
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def server_tmp(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("server_tmp")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, server_tmp):
+    """The app on a free loopback port, its TMPDIR an empty folder we can inspect."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("server") / "streamlit.log").open("w")
+    env = {k: v for k, v in os.environ.items() if k != "SIGNDIGITS_MODEL"}
+    env["TMPDIR"] = str(server_tmp)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while not healthy(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start; see {log.name}")
+            time.sleep(0.5)
+        yield url, process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=15)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def batch_folder(photo_paths, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("upload") / "photos"
+    folder.mkdir()
+    for i in range(PHOTOS):
+        path = photo_paths[(i * 7) % len(photo_paths)]  # spread over all ten digits
+        shutil.copyfile(path, folder / f"{i:04d}_{path.parent.name}_{path.name}")
+    return folder
+
+
+def open_batch_tab(browser, url):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(url)
+    page.get_by_role("tab", name="Batch").click()
+    return context, page
+
+
+def cli_rows(folder: Path, classifier, tmp_path, monkeypatch) -> dict[str, dict]:
+    from signdigits import classifier as classifier_module
+    from signdigits.cli import main
+
+    monkeypatch.setattr(classifier_module, "Classifier", lambda model_path: classifier)
+    out = tmp_path / "cli.csv"
+    assert main(["predict", str(folder), "--csv", str(out)]) == 0
+    with open(out, newline="", encoding="utf-8") as fh:
+        return {Path(row["file"]).name: row for row in csv.DictReader(fh)}
+
+
+def test_closing_the_page_mid_batch(server, browser, batch_folder, server_tmp, classifier,
+                                    tmp_path, monkeypatch):  # fmt: skip
+    url, process = server
+    repo_before = snapshot(ROOT, SKIPPED_PARTS)
+    upload_before = snapshot(batch_folder)
+
+    # start the batch and leave while it is being classified
+    context, page = open_batch_tab(browser, url)
+    try:
+        page.locator(".st-key-batch_folder input[type=file]").set_input_files(str(batch_folder))
+        page.get_by_text("Classif").first.wait_for()  # "Classifying 240 images…" / "Classified n of 240"
+        mid_run = not page.get_by_text("Download CSV").is_visible()
+    finally:
+        context.close()
+    assert mid_run, "the batch finished before the page could be closed"
+    assert healthy(url) and process.poll() is None
+
+    # a new page runs the same batch to the end
+    context, page = open_batch_tab(browser, url)
+    try:
+        page.locator(".st-key-batch_folder input[type=file]").set_input_files(str(batch_folder))
+        page.get_by_text("Download CSV").wait_for()
+        settle(page)
+        with page.expect_download() as download_info:
+            page.get_by_role("button", name="Download CSV").click()
+        text = Path(download_info.value.path()).read_text(encoding="utf-8")
+    finally:
+        context.close()
+    app_rows = {Path(row["file"]).name: row for row in csv.DictReader(io.StringIO(text))}
+
+    expected = cli_rows(batch_folder, classifier, tmp_path, monkeypatch)
+    assert len(app_rows) == PHOTOS and sorted(app_rows) == sorted(expected)
+    for name, row in expected.items():
+        got = app_rows[name]
+        assert got["digit"] == row["digit"] and got["error"] == row["error"] == "", name
+        for column in ["confidence", *(f"p{d}" for d in range(10))]:
+            assert float(got[column]) == pytest.approx(float(row[column]), abs=2e-6), name
+
+    # nothing was written: not in the repository, the uploaded folder, or the server's TMPDIR
+    assert healthy(url)
+    assert snapshot(ROOT, SKIPPED_PARTS) == repo_before
+    assert snapshot(batch_folder) == upload_before
+    assert snapshot(server_tmp) == {}

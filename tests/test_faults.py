@@ -1,0 +1,282 @@
+"""Faults with real processes: an interrupted ``predict --csv`` and an interrupted
+``train_model.py`` never leave a partial or half-written file where the user asked for one
+(nor temp debris beside it), and a repeated training run with the same seed reproduces its
+report.
+
+The photo folder is built at run time in a temp dir from ../shared/sign-language-digits
+(skipped when absent); nothing from it is ever written into the repository.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from signdigits import DEFAULT_MODEL_PATH, PROJECT_ROOT, report_dir_for
+
+pytestmark = pytest.mark.slow
+
+ENV = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+
+
+class Running:
+    """A subprocess in its own session whose stdout and stderr are collected by threads."""
+
+    def __init__(self, args, cwd):
+        self.process = subprocess.Popen(
+            args, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True,
+        )  # fmt: skip
+        self.out, self.err = [], []
+        self.threads = [threading.Thread(target=self._drain, args=(stream, into), daemon=True)
+                        for stream, into in ((self.process.stdout, self.out),
+                                             (self.process.stderr, self.err))]
+        for thread in self.threads:
+            thread.start()
+
+    @staticmethod
+    def _drain(stream, into):
+        while chunk := stream.read1(65536):
+            into.append(chunk)
+
+    def text(self, which="err") -> str:
+        return b"".join(self.err if which == "err" else self.out).decode(errors="replace")
+
+    def wait_for(self, predicate, timeout: float) -> bool:
+        """Poll ``predicate(self)`` until it holds (True) or the process ends / time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if predicate(self):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def finish(self, timeout: float = 60) -> int:
+        try:
+            code = self.process.wait(timeout=timeout)
+        finally:
+            if self.process.poll() is None:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+            for thread in self.threads:
+                thread.join(timeout=10)
+        return code
+
+    def kill(self):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.finish()
+
+
+# ---------------------------------------------------------------- predict --csv
+
+
+@pytest.fixture(scope="module")
+def photo_folder(shared_dir, tmp_path_factory) -> Path:
+    """Every shared photo copied once into a temp folder (1,666 files; ~3 s of predicting)."""
+    folder = tmp_path_factory.mktemp("faults") / "photos"
+    folder.mkdir()
+    for path in sorted(shared_dir.glob("*/*.JPG")):
+        shutil.copyfile(path, folder / f"{path.parent.name}_{path.name}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference_csv(photo_folder, classifier, tmp_path_factory) -> str:
+    """The CSV of an uninterrupted run (``cli.main`` in-process, the session's model)."""
+    from signdigits import classifier as classifier_module
+    from signdigits.cli import main
+
+    out = tmp_path_factory.mktemp("reference") / "out.csv"
+    real = classifier_module.Classifier
+    classifier_module.Classifier = lambda model_path: classifier
+    try:
+        assert main(["predict", str(photo_folder), "--csv", str(out)]) == 0
+    finally:
+        classifier_module.Classifier = real
+    return out.read_text(encoding="utf-8")
+
+
+def progress_started(run: Running) -> bool:
+    """The progress bar shows some images done (rows are being written), not all."""
+    text = run.text().rsplit("\r", 1)[-1]
+    return " images " in text and not text.startswith("[" + "#" * 30)
+
+
+def predict(folder: Path, workdir: Path) -> Running:
+    return Running([sys.executable, "-m", "signdigits", "predict", str(folder),
+                    "--csv", "out.csv"], cwd=workdir)  # fmt: skip
+
+
+def interrupt_when_started(run: Running, how: signal.Signals) -> int:
+    try:
+        assert run.wait_for(progress_started, timeout=90), run.text()
+        os.killpg(run.process.pid, how)
+        return run.finish()
+    finally:
+        run.kill()
+
+
+@pytest.mark.timeout(180)
+def test_interrupted_predict_leaves_no_partial_csv(photo_folder, reference_csv, tmp_path):
+    total = len(list(photo_folder.iterdir()))
+    killed, interrupted = tmp_path / "killed", tmp_path / "interrupted"
+    killed.mkdir()
+    interrupted.mkdir()
+    # killed over the results of an earlier run, interrupted with no earlier file
+    old = b"file,digit\nearlier.jpg,3\n"
+    (killed / "out.csv").write_bytes(old)
+    runs = {how: predict(photo_folder, workdir)  # both at once: one TensorFlow start-up
+            for how, workdir in ((signal.SIGKILL, killed), (signal.SIGINT, interrupted))}
+    codes = {how: interrupt_when_started(run, how) for how, run in runs.items()}
+
+    # SIGKILL half-way: the earlier results stay exactly as they were, no debris
+    assert f"/{total} images" in runs[signal.SIGKILL].text()  # it was mid-run
+    assert codes[signal.SIGKILL] == -signal.SIGKILL
+    assert sorted(os.listdir(killed)) == ["out.csv"]  # no temp files, hidden or not
+    assert (killed / "out.csv").read_bytes() == old
+
+    # SIGINT half-way: no file at all, a clear message, no traceback
+    run = runs[signal.SIGINT]
+    assert f"/{total} images" in run.text()
+    assert codes[signal.SIGINT] == 130, run.text()
+    assert "interrupted" in run.text() and "Traceback" not in run.text()
+    assert os.listdir(interrupted) == []
+
+    # the rerun gives exactly the rows of an uninterrupted run
+    run = predict(photo_folder, killed)
+    try:
+        assert run.finish(timeout=150) == 0, run.text()
+    finally:
+        run.kill()
+    assert os.listdir(killed) == ["out.csv"]
+    rerun = (killed / "out.csv").read_text(encoding="utf-8")
+    assert len(rerun.splitlines()) == total + 1
+
+    def rows(text):  # file names differ (absolute vs given path): compare rows by name
+        return {Path(line.split(",", 1)[0]).name: line.split(",", 1)[1]
+                for line in text.splitlines()[1:]}
+
+    assert rows(rerun) == rows(reference_csv)
+
+
+def test_failed_commit_leaves_nothing(tmp_path, monkeypatch):
+    """An error while moving the rows into place (disk full, say) removes the .part file."""
+    from signdigits import cli
+
+    target = cli.AtomicCsv(tmp_path / "out.csv")
+    target.stream.write("file,digit\n")
+
+    def broken(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken)
+    with pytest.raises(OSError):
+        target.commit()
+    target.close()
+    assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------- train_model.py
+
+
+@pytest.fixture(scope="module")
+def tiny_arrays(tmp_path_factory) -> dict[str, Path]:
+    """60 random 64x64 images: 6 participants x the 10 digits (as in test_training)."""
+    folder = tmp_path_factory.mktemp("tiny_dataset")
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 64, 64), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[np.arange(60) % 10]
+    participants = np.repeat(np.arange(6, dtype=np.int64) + 100, 10)
+    paths = {}
+    for name, array in (("x", x), ("y", y), ("participants", participants)):
+        paths[name] = folder / f"{name}.npy"
+        np.save(paths[name], array)
+    return paths
+
+
+def start_training(arrays, output: Path) -> Running:
+    return Running([sys.executable, str(PROJECT_ROOT / "train_model.py"),
+                    "--x", str(arrays["x"]), "--y", str(arrays["y"]),
+                    "--participants", str(arrays["participants"]), "--output", str(output),
+                    "--epochs", "2000", "--teacher-epochs", "1", "--batch-size", "16"],
+                   cwd=output.parent)  # fmt: skip
+
+
+def student_epochs_running(run: Running) -> bool:
+    text = run.text("out")
+    return "model: three conv layers" in text and text.count("  epoch ") >= 2
+
+
+@pytest.mark.timeout(240)
+def test_killed_training_keeps_the_good_model(tiny_arrays, tmp_path):
+    """SIGKILL and SIGINT (two runs at once) while the model's epochs run."""
+    from signdigits.model import load_model
+
+    good = DEFAULT_MODEL_PATH.read_bytes()  # a good model from an earlier run
+    outputs, runs = {}, {}
+    for how in (signal.SIGKILL, signal.SIGINT):
+        outputs[how] = tmp_path / how.name / "model.h5"
+        outputs[how].parent.mkdir()
+        outputs[how].write_bytes(good)
+    try:
+        for how, output in outputs.items():
+            runs[how] = start_training(tiny_arrays, output)
+        codes = {}
+        for how, run in runs.items():
+            assert run.wait_for(student_epochs_running, timeout=150), run.text("out") + run.text()
+            os.killpg(run.process.pid, how)
+            codes[how] = run.finish()
+    finally:
+        for run in runs.values():
+            run.kill()
+    assert codes[signal.SIGKILL] == -signal.SIGKILL
+    run = runs[signal.SIGINT]
+    assert codes[signal.SIGINT] == 130, run.text()
+    assert "interrupted; no model was written" in run.text()
+    assert "Traceback" not in run.text() + run.text("out")
+    for how, output in outputs.items():
+        assert "test accuracy" not in runs[how].text("out")  # stopped while epochs ran
+        assert os.listdir(output.parent) == ["model.h5"]  # no temp files, no report
+        assert output.read_bytes() == good
+        _, table, _ = load_model(output)
+        assert sorted(table) == list(range(10))
+
+
+# ---------------------------------------------------------------- reproducibility
+
+
+@pytest.mark.timeout(300)
+def test_same_seed_reproduces_the_report(tiny_arrays, tmp_path):
+    """Two runs with one seed: equal report.json (but for timing, command and output path)
+    and equal weights."""
+    from signdigits.model import load_model
+    from signdigits.training import TrainConfig, train
+
+    reports, weights = [], []
+    for run in ("first", "second"):
+        output = tmp_path / run / "m.h5"
+        config = TrainConfig(
+            x_path=str(tiny_arrays["x"]), y_path=str(tiny_arrays["y"]),
+            participants_path=str(tiny_arrays["participants"]), output=str(output),
+            epochs=2, teacher_epochs=1, batch_size=16, seed=3,
+        )  # fmt: skip
+        train(config, log=lambda message: None)
+        report = json.loads((report_dir_for(output) / "report.json").read_text())
+        report.pop("training_seconds")
+        for key in ("command", "output"):
+            report["config"].pop(key)
+        reports.append(report)
+        weights.append(load_model(output)[0].get_weights())
+    assert reports[0] == reports[1]
+    assert len(weights[0]) == len(weights[1])
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
