@@ -53,7 +53,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; no model was written", file=sys.stderr)
+        print(f"interrupted; {config.output} was left as it was", file=sys.stderr)
         return 130
     return 0
 

@@ -4,7 +4,6 @@ Errors are values: an unreadable image becomes a :class:`Prediction` with ``erro
 never an exception, so one bad file never costs the rest of a batch.
 """
 
-import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from signdigits.preprocess import UnreadableImageError, preprocess
 
 import tensorflow as tf  # noqa: E402  (signdigits.model sets TF's log level first)
 
-BATCH_SIZE = 128
+BATCH_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -98,13 +97,22 @@ class Classifier:
         """Classify ``(name, source)`` pairs lazily, in input order, ``batch_size`` at a time.
 
         A source may be a zero-argument callable that returns the image bytes, so that
-        only one batch of files is ever read and decoded at a time.
+        only two batches of files are ever read and decoded at a time: one thread reads
+        and decodes the next batch while the model (which releases the GIL) runs this one.
         """
         items = iter(items)
-        workers = max(1, min(4, os.cpu_count() or 1))
-        with ThreadPoolExecutor(max_workers=workers) as pool:  # Pillow decodes without the GIL
-            while chunk := list(islice(items, batch_size)):
-                prepared = list(pool.map(_prepare, (source for _, source in chunk)))
+
+        def read_next_chunk():
+            chunk = list(islice(items, batch_size))
+            return chunk, [_prepare(source) for _, source in chunk]
+
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            pending = reader.submit(read_next_chunk)
+            while True:
+                chunk, prepared = pending.result()
+                if not chunk:
+                    return
+                pending = reader.submit(read_next_chunk)
                 good = [i for i, p in enumerate(prepared) if not isinstance(p, str)]
                 probs = self.probabilities(np.stack([prepared[i] for i in good])) if good else []
                 by_index = dict(zip(good, probs))

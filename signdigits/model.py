@@ -34,28 +34,29 @@ class ModelFileError(ValueError):
 
 
 def build_model(
-    filters=(32, 64, 128), convs_per_block=1, dropout=0.3, strided=False, name="signdigits_cnn"
+    filters=(32, 64, 128), convs_per_block=1, dropout=0.3, pooled_blocks=1, name="signdigits_cnn"
 ) -> keras.Model:
     """A convolutional net on 64x64 grayscale input: one block per entry of ``filters``.
 
-    A block is ``convs_per_block`` x (conv 3x3 -> batch norm -> ReLU), then 2x2 max pool.
-    With ``strided``, the blocks after the first halve the resolution with a stride-2 last
-    conv instead of pooling (a quarter of the work; the first block still sees every
-    pixel). Dropout comes before the softmax classifier. The shipped model is three blocks of one
-    conv layer; training may use a deeper teacher (two convs per block) to distil from.
+    A block is ``convs_per_block`` x (conv 3x3 -> batch norm -> ReLU) and halves the
+    resolution: the first ``pooled_blocks`` blocks with a 2x2 max pool, the others with a
+    stride of 2 in their last conv (a quarter of the work). Dropout comes before the
+    softmax classifier. The shipped model is three blocks of one conv layer, the first
+    pooled so that it sees every pixel; training distils it from a six-conv-layer teacher.
     """
     inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 1), name="image")
     x = inputs
     for block, width in enumerate(filters, start=1):
+        pooled = block <= pooled_blocks
         for conv in range(1, convs_per_block + 1):
             suffix = f"{block}" if convs_per_block == 1 else f"{block}_{conv}"
-            stride = 2 if strided and block > 1 and conv == convs_per_block else 1
+            stride = 1 if pooled or conv < convs_per_block else 2
             x = keras.layers.Conv2D(
                 width, 3, strides=stride, padding="same", use_bias=False, name=f"conv{suffix}"
             )(x)
             x = keras.layers.BatchNormalization(name=f"bn{suffix}")(x)
             x = keras.layers.Activation("relu", name=f"relu{suffix}")(x)
-        if stride == 1:
+        if pooled:
             x = keras.layers.MaxPooling2D(name=f"pool{block}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
@@ -68,10 +69,13 @@ def save_model(model: keras.Model, path, index_to_digit, info: dict | None = Non
 
     The file is written under a temporary name in the same folder and renamed into
     place, so an interrupted run never leaves a half-written model where a good one was.
+    Temporary files a killed earlier run left behind are removed first.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = validate_table(index_to_digit)
+    for stale in path.parent.glob(f".{path.stem}.*.tmp.h5"):
+        stale.unlink(missing_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.h5", dir=path.parent)
     os.close(fd)
     os.chmod(tmp_name, 0o644)

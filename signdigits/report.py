@@ -6,6 +6,8 @@ Files in ``<model>_report/``: ``report.json`` (everything, machine-readable),
 """
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -134,13 +136,29 @@ def _markdown(report: dict) -> str:
 
 
 def write_report(report: dict, directory: Path):
-    """Write report.json, report.md and the two PNGs into ``directory``."""
+    """Write report.json, report.md and the two PNGs as the folder ``directory``.
+
+    They are written into a temporary folder that then takes the old one's place, so an
+    interrupted run leaves the previous report whole rather than half overwritten.
+    """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
-    (directory / "report.md").write_text(_markdown(report))
-    _plot_confusion(report["test"]["confusion_matrix"], directory / "confusion_matrix.png")
-    _plot_curves(report["history"], report.get("teacher_history"), directory / "training_curves.png")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    for stale in directory.parent.glob(f".{directory.name}.*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    fresh = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        (fresh / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
+        (fresh / "report.md").write_text(_markdown(report))
+        _plot_confusion(report["test"]["confusion_matrix"], fresh / "confusion_matrix.png")
+        _plot_curves(report["history"], report.get("teacher_history"), fresh / "training_curves.png")
+        fresh.chmod(0o755)
+        old = directory.with_name(f".{directory.name}.old")
+        if directory.exists():
+            directory.rename(old)
+        fresh.rename(directory)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
 
 
 def read_report(directory: Path) -> dict:

@@ -37,12 +37,13 @@ class TrainConfig:
     participants_path: str | None = None
     output: str = str(DEFAULT_MODEL_PATH)
     epochs: int = 60
-    teacher_epochs: int = 60
+    teacher_epochs: int = 30
     batch_size: int = 32
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     filters: tuple = (32, 64, 128)
-    strided: bool = False
+    pooled_blocks: int = 1  # the model's first block max-pools, the others stride
+    teacher_pooled_blocks: int = 0  # the teacher strides everywhere: half the work
     teacher_filters: tuple = (32, 64, 128)
     dropout: float = 0.3
     label_smoothing: float = 0.1
@@ -202,14 +203,15 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
     if config.teacher_epochs > 0:
         log(f"teacher: six conv layers {config.teacher_filters}, {config.teacher_epochs} epochs")
         teacher = build_model(
-            config.teacher_filters, convs_per_block=2, dropout=config.dropout, strided=config.strided
-        )
+            config.teacher_filters, convs_per_block=2, dropout=config.dropout,
+            pooled_blocks=config.teacher_pooled_blocks,
+        )  # fmt: skip
         teacher_history = fit(
             teacher, x[train_idx], y[train_idx], x[val_idx], y[val_idx], config,
             config.teacher_epochs, log=log,
         )  # fmt: skip
     log(f"model: three conv layers {config.filters}, {config.epochs} epochs")
-    model = build_model(config.filters, dropout=config.dropout, strided=config.strided)
+    model = build_model(config.filters, dropout=config.dropout, pooled_blocks=config.pooled_blocks)
     history = fit(
         model, x[train_idx], y[train_idx], x[val_idx], y[val_idx], config,
         config.epochs, teacher=teacher, log=log,

@@ -30,6 +30,19 @@ def classifier():
 
 
 @pytest.fixture(scope="session")
+def confident_photos(classifier, photo_paths) -> dict[int, Path]:
+    """For each digit, one photo the bundled model reads right with confidence >= 0.8."""
+    found = {}
+    for path in photo_paths:
+        digit = int(path.parent.name)
+        if digit not in found:
+            prediction = classifier.predict(path)
+            if prediction.digit == digit and prediction.confidence >= 0.8:
+                found[digit] = path
+    return found
+
+
+@pytest.fixture(scope="session")
 def make_tiny_model(tmp_path_factory):
     """A factory for tiny model files (built here, never trained) that always answer class
     index ``hot``: ``make_tiny_model(table, hot=0, input_size=64, classes=10, name=...)``."""

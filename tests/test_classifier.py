@@ -98,7 +98,7 @@ def test_predict_many_keeps_order_and_reports_errors(classifier):
         assert batch.probabilities == pytest.approx(single.probabilities, abs=1e-5)
 
 
-def test_predict_many_reads_lazily_one_batch_at_a_time(classifier):
+def test_predict_many_reads_lazily_at_most_two_batches_ahead(classifier):
     reads = []
 
     def reader(i):
@@ -112,7 +112,7 @@ def test_predict_many_reads_lazily_one_batch_at_a_time(classifier):
 
     stream = classifier.predict_many(((f"f{i}", reader(i)) for i in range(20)), batch_size=8)
     first = next(stream)
-    assert first.ok and len(reads) == 8  # only the first batch was read
+    assert first.ok and 8 <= len(reads) <= 16  # this batch, and perhaps the next one read ahead
     rest = list(stream)
     assert len(reads) == 20
     assert not rest[4].ok and "vanished" in rest[4].error

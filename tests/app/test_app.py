@@ -33,19 +33,6 @@ def bundled_model(monkeypatch):
     monkeypatch.delenv("SIGNDIGITS_MODEL", raising=False)
 
 
-@pytest.fixture(scope="module")
-def confident_photos(classifier, photo_paths) -> dict[int, Path]:
-    """For each digit, one photo the bundled model reads right with confidence >= 0.8."""
-    found = {}
-    for path in photo_paths:
-        digit = int(path.parent.name)
-        if digit not in found:
-            prediction = classifier.predict(path)
-            if prediction.digit == digit and prediction.confidence >= 0.8:
-                found[digit] = path
-    return found
-
-
 def run_app() -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
     assert not at.exception, [e.value for e in at.exception]

@@ -1,86 +1,21 @@
 """The real app in a real browser: `streamlit run app.py` driven by Debian's chromium.
 
-One server for the module (own process group, loopback only, killed at the end). Each
-test also writes a screenshot of its page to docs/screenshots/.
+One server for the module (own process group, loopback only, killed at the end; see
+conftest.py). Each test also writes a screenshot of its page to docs/screenshots/.
 """
 
 import csv
 import io
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import ROOT, WAIT_MS, settle
+
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-WAIT_MS = 90_000
-
-if not CHROMIUM.is_file():
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is absent")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """The app on a free loopback port; yields its URL, stops it at the end."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("server") / "streamlit.log").open("w")
-    env = {k: v for k, v in os.environ.items() if k != "SIGNDIGITS_MODEL"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start; see {log.name}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=15)
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -88,30 +23,10 @@ def page(browser, server):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
-    page.goto(server)
+    page.goto(server.url)
     page.get_by_role("tab", name="One photo").wait_for()
     yield page
     context.close()
-
-
-@pytest.fixture(scope="module")
-def confident_photos(classifier, photo_paths) -> dict[int, Path]:
-    """For each digit, one photo the bundled model reads right with confidence >= 0.8."""
-    found = {}
-    for path in photo_paths:
-        digit = int(path.parent.name)
-        if digit not in found:
-            prediction = classifier.predict(path)
-            if prediction.digit == digit and prediction.confidence >= 0.8:
-                found[digit] = path
-    return found
-
-
-def settle(page):
-    """Wait until the script has finished running and charts have drawn."""
-    page.wait_for_function(
-        "!document.querySelector('[data-testid=\"stStatusWidget\"] button')", timeout=WAIT_MS)
-    page.wait_for_timeout(800)
 
 
 def screenshot(page, name: str, width: int = 1280):

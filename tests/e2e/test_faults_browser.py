@@ -6,27 +6,20 @@ the same batch gets the same rows as ``python -m signdigits predict --csv``. Nei
 repository, the uploaded folder nor the server's temp folder changes.
 
 One server for the module (own process group, loopback only, killed at the end), started
-as in test_browser.py; photos are copied at run time from ../shared into a temp folder.
+by conftest.py; photos are copied at run time from ../shared into a temp folder.
 """
 
 import csv
 import io
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, WAIT_MS, free_port, settle
+from tests.e2e.conftest import ROOT, WAIT_MS, healthy, settle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is absent")
 
 PHOTOS = 240
 SKIPPED_PARTS = {".git", "__pycache__", ".pytest_cache", ".hypothesis", "runs", "e2e-artifacts"}
@@ -47,58 +40,15 @@ def snapshot(root: Path, skip=frozenset()) -> dict[str, tuple[int, int]]:
     return found
 
 
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as answer:
-            return answer.read().strip() == b"ok"
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def server_tmp(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("server_tmp")
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, server_tmp):
-    """The app on a free loopback port, its TMPDIR an empty folder we can inspect."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("server") / "streamlit.log").open("w")
-    env = {k: v for k, v in os.environ.items() if k != "SIGNDIGITS_MODEL"}
-    env["TMPDIR"] = str(server_tmp)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while not healthy(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start; see {log.name}")
-            time.sleep(0.5)
-        yield url, process
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=15)
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+def server_env(server_tmp) -> dict[str, str]:
+    """The server's TMPDIR is an empty folder we can inspect."""
+    return {"TMPDIR": str(server_tmp)}
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +81,7 @@ def cli_rows(folder: Path, classifier, tmp_path, monkeypatch) -> dict[str, dict]
         return {Path(row["file"]).name: row for row in csv.DictReader(fh)}
 
 
-def test_closing_the_page_mid_batch(server, browser, batch_folder, server_tmp, classifier,
+def test_closing_the_page_mid_batch(browser, server, batch_folder, server_tmp, classifier,
                                     tmp_path, monkeypatch):  # fmt: skip
     url, process = server
     repo_before = snapshot(ROOT, SKIPPED_PARTS)
