@@ -21,26 +21,31 @@ def parse_args(argv=None) -> TrainConfig:
             "Train the three-conv-layer signdigits CNN (distilled from a six-conv-layer "
             "teacher) and write the model plus a report folder beside it."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--x", dest="x_path", help="images array (default: dataset/x.npy, or X.npy)")
-    parser.add_argument("--y", dest="y_path", help="one-hot labels array (default: y.npy beside --x)")
-    parser.add_argument(
+    add = parser.add_argument
+    add("--x", dest="x_path", help="images array (default: dataset/x.npy, or X.npy)")
+    add("--y", dest="y_path", help="one-hot labels array (default: y.npy beside --x)")
+    add(
         "--participants",
         dest="participants_path",
         help="participant id per row (default: participants.npy beside --x); "
         "without ids the split is stratified by digit instead",
     )
-    parser.add_argument("--output", default=DEFAULTS.output, help="where to write the model (.h5)")
-    parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="epochs for the model")
-    parser.add_argument(
+    add(
+        "--output",
+        default=DEFAULTS.output,
+        help="where to write the model; its report folder goes beside it (default: model.h5)",
+    )
+    add("--epochs", type=int, default=DEFAULTS.epochs, help="epochs for the model (default: %(default)s)")
+    add(
         "--teacher-epochs",
         type=int,
         default=DEFAULTS.teacher_epochs,
-        help="epochs for the six-conv-layer teacher it learns from; 0 trains without one",
+        help="epochs for the six-conv-layer teacher it learns from; 0 trains without one "
+        "(default: %(default)s)",
     )
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="images per step")
-    parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed for split, init and augmentation")
+    add("--batch-size", type=int, default=DEFAULTS.batch_size, help="images per step (default: %(default)s)")
+    add("--seed", type=int, default=DEFAULTS.seed, help="seed for split, init and augmentation (default: %(default)s)")
     args = parser.parse_args(argv)
     return TrainConfig(**vars(args))
 

@@ -9,7 +9,6 @@ from the teacher's soft predictions on the same augmented batches (plus the true
 with AdamW, a warm-up + cosine schedule, and the weights of its best validation epoch.
 """
 
-import json
 import shlex
 import sys
 import time
@@ -253,10 +252,3 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
     )
     return report
 
-
-def config_from_json(path) -> TrainConfig:
-    """Rebuild the config of a report (to repeat a run exactly)."""
-    values = json.loads(Path(path).read_text())["config"]
-    values["filters"] = tuple(values["filters"])
-    values["teacher_filters"] = tuple(values["teacher_filters"])
-    return TrainConfig(**values)
