@@ -10,9 +10,16 @@ import argparse
 import sys
 
 from signdigits.data import DatasetError
-from signdigits.training import TrainConfig, train
+from signdigits.training import TrainConfig, TrainingError, train
 
 DEFAULTS = TrainConfig()
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def parse_args(argv=None) -> TrainConfig:
@@ -36,7 +43,7 @@ def parse_args(argv=None) -> TrainConfig:
         default=DEFAULTS.output,
         help="where to write the model; its report folder goes beside it (default: model.h5)",
     )
-    add("--epochs", type=int, default=DEFAULTS.epochs, help="epochs for the model (default: %(default)s)")
+    add("--epochs", type=positive_int, default=DEFAULTS.epochs, help="epochs for the model (default: %(default)s)")
     add(
         "--teacher-epochs",
         type=int,
@@ -44,8 +51,14 @@ def parse_args(argv=None) -> TrainConfig:
         help="epochs for the six-conv-layer teacher it learns from; 0 trains without one "
         "(default: %(default)s)",
     )
-    add("--batch-size", type=int, default=DEFAULTS.batch_size, help="images per step (default: %(default)s)")
+    add("--batch-size", type=positive_int, default=DEFAULTS.batch_size, help="images per step (default: %(default)s)")
     add("--seed", type=int, default=DEFAULTS.seed, help="seed for split, init and augmentation (default: %(default)s)")
+    add(
+        "--resume",
+        action="store_true",
+        help="go on from the last finished epoch of an interrupted run with the same data "
+        "and flags; the result is the same as an uninterrupted run's",
+    )
     args = parser.parse_args(argv)
     return TrainConfig(**vars(args))
 
@@ -54,11 +67,15 @@ def main(argv=None) -> int:
     config = parse_args(argv)
     try:
         train(config)
-    except DatasetError as exc:
+    except (DatasetError, TrainingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"interrupted; {config.output} was left as it was", file=sys.stderr)
+        print(
+            f"interrupted; {config.output} was left as it was. "
+            "`--resume` goes on from the last finished epoch, if one finished.",
+            file=sys.stderr,
+        )
         return 130
     return 0
 

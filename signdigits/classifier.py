@@ -51,6 +51,8 @@ def _prepare(source):
         return str(exc)
     except OSError as exc:  # e.g. a file that vanished or is not readable
         return f"cannot read file: {exc.strerror or exc}"
+    except Exception as exc:  # one odd item never ends a batch
+        return f"cannot read file ({type(exc).__name__}: {exc})"
 
 
 class Classifier:

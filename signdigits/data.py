@@ -11,7 +11,6 @@ import io
 import re
 import urllib.request
 import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -20,11 +19,11 @@ import numpy as np
 from signdigits import DATASET_DIR, IMAGE_SIZE, NUM_CLASSES
 from signdigits.labels import INDEX_TO_DIGIT, digit_to_index
 from signdigits.preprocess import UnreadableImageError, preprocess
+from signdigits.sources import IMAGE_SUFFIXES, zip_entry_reader
 
 UPSTREAM_ZIP_URL = (
     "https://github.com/ardamavi/Sign-Language-Digits-Dataset/archive/refs/heads/master.zip"
 )
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 _DIGIT_FOLDER = re.compile(r"(?:^|/)([0-9])/([^/]+)$")
 
 
@@ -82,7 +81,7 @@ def _collect_folder(root: Path):
             continue
         files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
         for path in sorted(files, key=lambda p: _image_number(p.name)):
-            yield f"{digit}/{path.name}", path.read_bytes
+            yield f"{digit}/{path.name}", (lambda path=path: path)  # preprocess reads it
 
 
 def _collect_zip(archive: zipfile.ZipFile):
@@ -94,7 +93,7 @@ def _collect_zip(archive: zipfile.ZipFile):
             entries.append((int(match.group(1)), _image_number(match.group(2)), info))
     for digit, _, info in sorted(entries, key=lambda e: (e[0], e[1])):
         key = f"{digit}/{PurePosixPath(info.filename).name}"
-        yield key, (lambda info=info: archive.read(info))
+        yield key, zip_entry_reader(archive, info)
 
 
 def build_dataset(source, log=print) -> Dataset:
@@ -126,8 +125,8 @@ def _build(items, participant_table, log, source_name) -> Dataset:
     for key, read in items:
         try:
             xs.append(preprocess(read()))
-        except (UnreadableImageError, OSError, zipfile.BadZipFile, zlib.error) as exc:
-            log(f"skipped {key}: {exc}")  # a bad zip entry (CRC, deflate) costs only itself
+        except (UnreadableImageError, OSError) as exc:
+            log(f"skipped {key}: {exc}")  # a bad file or zip entry costs only itself
             continue
         labels.append(digit_to_index(int(key.split("/")[0])))
         participants.append(participant_table.get(key, -1))

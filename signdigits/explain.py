@@ -8,6 +8,7 @@ follow the last Conv2D (a raw pre-normalisation conv output can have either sign
 often yields an empty map). Pure TensorFlow/NumPy/Pillow: the app and any other front end call this.
 """
 
+import threading
 import weakref
 
 import keras
@@ -17,6 +18,7 @@ import tensorflow as tf
 from PIL import Image
 
 from signdigits import IMAGE_SIZE
+from signdigits.labels import digit_to_index
 
 CONV_TYPES = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D)
 #: Element-wise layers that belong to a conv block (their output is the block's feature map).
@@ -24,6 +26,7 @@ BLOCK_TYPES = (keras.layers.BatchNormalization, keras.layers.Activation, keras.l
 
 # One gradient model per Keras model, built on first use and dropped with the model.
 _grad_models: "weakref.WeakKeyDictionary[keras.Model, tuple]" = weakref.WeakKeyDictionary()
+_grad_lock = threading.Lock()
 
 
 def last_conv_layer(model: keras.Model) -> keras.layers.Layer:
@@ -44,7 +47,16 @@ def feature_layer(model: keras.Model) -> keras.layers.Layer:
 
 
 def _grad_model(model: keras.Model):
-    """``(keras.Model(input -> [feature map, probabilities]), traced gradient step)``, cached."""
+    """``(keras.Model(input -> [feature map, probabilities]), traced gradient step)``, cached.
+
+    Built under a lock: app sessions share one model, and Keras model construction is not
+    thread-safe.
+    """
+    with _grad_lock:
+        return _build_grad_model(model)
+
+
+def _build_grad_model(model: keras.Model):
     if model not in _grad_models:
         features = feature_layer(model)
         both = keras.Model(model.inputs[0], [features.output, model.output])
@@ -69,7 +81,7 @@ def grad_cam(classifier, model_input: np.ndarray, digit: int) -> np.ndarray:
     ``index_to_digit`` are used). An all-zero map means nothing pushed towards ``digit``.
     """
     _, step = _grad_model(classifier.model)
-    class_index = classifier.index_to_digit.index(int(digit))
+    class_index = digit_to_index(digit, classifier.index_to_digit)
     x = tf.constant(np.asarray(model_input, np.float32).reshape(1, IMAGE_SIZE, IMAGE_SIZE, 1))
     features, gradients = step(x, tf.constant(class_index, tf.int32))
     weights = tf.reduce_mean(gradients, axis=(1, 2))  # (1, channels)

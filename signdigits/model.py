@@ -95,6 +95,21 @@ def _attr_text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _foreign_modules(node) -> set[str]:
+    """Modules outside Keras that a config refers to (custom activations, initializers...)."""
+    found = set()
+    if isinstance(node, dict):
+        module = node.get("module")
+        if module is not None and not str(module).split(".")[0] == "keras":
+            found.add(f"module {module}")
+        for value in node.values():
+            found |= _foreign_modules(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _foreign_modules(value)
+    return found
+
+
 def inspect_model_file(path) -> tuple[dict, tuple[int, ...], dict]:
     """Read architecture, label table and info from ``path`` without building anything.
 
@@ -116,6 +131,7 @@ def inspect_model_file(path) -> tuple[dict, tuple[int, ...], dict]:
         config = json.loads(config_text)
         layers = config["config"]["layers"]
         unsafe = sorted({str(layer.get("class_name")) for layer in layers} - SAFE_LAYERS)
+        unsafe += sorted(_foreign_modules(config))
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise ModelFileError(f"{path} holds no Keras model architecture. {retrain}") from exc
     if unsafe or config.get("class_name") not in ("Functional", "Sequential", "Model"):

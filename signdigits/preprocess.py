@@ -1,7 +1,8 @@
 """The one preprocessing path: any image a person may hand us -> the 64x64 model input.
 
-Dataset building, training, the app and the CLI all call :func:`preprocess`, so the
-model always sees pictures prepared exactly the way it was trained on.
+Dataset building (whose arrays training reads), the app and the CLI all call
+:func:`preprocess`, so the model always sees pictures prepared exactly the way it was
+trained on.
 
 The model input follows the Kaggle convention of the dataset: float32, shape 64x64,
 values ``1 - gray/255`` (a white background is 0, dark pixels approach 1).
@@ -20,8 +21,8 @@ from signdigits import IMAGE_SIZE
 #: (Multi-picture JPEGs, format "MPO", are opened by the JPEG plugin: Pillow registers no
 #: separate opener for MPO, and naming it here made ``Image.open`` fail on every non-JPEG.)
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
-#: Largest image we decode, in pixels (a 200-megapixel photo is refused, not decoded).
-MAX_PIXELS = 100_000_000
+#: Largest image we decode, in pixels (a 100-megapixel picture is refused, not decoded).
+MAX_PIXELS = 50_000_000
 #: Largest encoded file we read, in bytes.
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
@@ -32,6 +33,8 @@ class UnreadableImageError(ValueError):
 
 def _read_bytes(source) -> bytes:
     if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) > MAX_FILE_BYTES:
+            raise UnreadableImageError(f"file is larger than {MAX_FILE_BYTES // 2**20} MB")
         return bytes(source)
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -136,10 +139,12 @@ def to_grayscale(image: Image.Image) -> Image.Image:
         return _high_bit_depth_to_gray(image)
     if image.mode == "P":
         image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("L")
+    if image.mode in ("RGBa", "La"):  # premultiplied alpha
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        white = Image.new("L", image.size, 255)  # composited in 8-bit gray: no big RGBA copy
+        white.paste(image.convert("L"), mask=image.getchannel("A"))
+        return white
     if image.mode not in ("RGB", "1"):
         image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, ...
     return image.convert("L")

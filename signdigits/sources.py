@@ -11,7 +11,6 @@ import io
 import os
 import stat
 import zipfile
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,10 +33,29 @@ def _ignored(name: str) -> bool:
     return any((p.startswith(".") and p not in (".", "..")) or p == "__MACOSX" for p in parts)
 
 
+def _declared_entries(stream) -> int:
+    """The entry count a zip's end record declares (0 if it cannot be read here)."""
+    end_record = getattr(zipfile, "_EndRecData", None)  # CPython's reader of that record
+    if end_record is None:
+        return 0
+    if isinstance(stream, (str, os.PathLike)):
+        with open(stream, "rb") as fh:
+            record = end_record(fh)
+    else:
+        record = end_record(stream)
+        stream.seek(0)
+    return int(record[zipfile._ECD_ENTRIES_TOTAL]) if record else 0
+
+
 def iter_zip(source, label: str, note: Callable[[str], None]) -> Iterator[Item]:
     """Image entries of a zip (path, bytes or file-like), in archive order, read lazily."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+        stream = io.BytesIO(source) if isinstance(source, bytes) else source
+        declared = _declared_entries(stream)
+        if declared > MAX_ZIP_ENTRIES:  # refused before its directory is parsed into memory
+            yield label, _raiser(f"zip has {declared:,} entries; the limit is {MAX_ZIP_ENTRIES:,}")
+            return
+        archive = zipfile.ZipFile(stream)
         infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         yield label, _raiser(f"not a readable zip archive ({exc})")
@@ -62,17 +80,16 @@ def iter_zip(source, label: str, note: Callable[[str], None]) -> Iterator[Item]:
             note(f"skipped {name}: over the size limit for zip contents")
             yield name, _raiser("skipped: zip contents over the size limit")
             continue
-        yield name, _zip_reader(archive, info)
+        yield name, zip_entry_reader(archive, info)
 
 
-def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
+def zip_entry_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
     """Read one entry in memory; a broken entry (bad CRC, encrypted, unknown method) -> OSError."""
 
     def read():
         try:
             return archive.read(info)
-        except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError,
-                ValueError) as exc:  # fmt: skip
+        except Exception as exc:  # bad CRC, encryption, zlib/bz2/lzma errors, ...
             raise OSError(f"cannot read zip entry: {exc}") from exc
 
     return read

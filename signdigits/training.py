@@ -9,7 +9,10 @@ from the teacher's soft predictions on the same augmented batches (plus the true
 with AdamW, a warm-up + cosine schedule, and the weights of its best validation epoch.
 """
 
+import hashlib
+import json
 import shlex
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,6 +28,10 @@ from signdigits.model import build_model, save_model
 
 import keras  # noqa: E402  (signdigits.model sets TF's log level first)
 import tensorflow as tf  # noqa: E402
+
+
+class TrainingError(ValueError):
+    """A run cannot go on as asked. The message says why and what to do."""
 
 
 @dataclass
@@ -53,7 +60,26 @@ class TrainConfig:
     val_fraction: float = 0.12
     seed: int = 0
     patience: int = 0  # 0: no early stop; keep the best validation epoch of the full schedule
+    resume: bool = False  # go on from the checkpoint an interrupted run left
     command: str = field(default_factory=lambda: shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]))
+
+
+def _fingerprint(config: TrainConfig, *arrays) -> str:
+    """What a checkpoint must share with the run that resumes it: settings and data."""
+    values = asdict(config)
+    for key in ("command", "output", "resume"):
+        values.pop(key)
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    values["data_sha256"] = digest.hexdigest()
+    return json.dumps(values, sort_keys=True, default=str)
+
+
+def checkpoint_dir_for(output) -> Path:
+    """Where a run writing ``output`` keeps its per-epoch checkpoints (hidden, beside it)."""
+    output = Path(output)
+    return output.with_name(f".{output.stem}.checkpoint")
 
 
 # ----------------------------------------------------------------------------- split
@@ -102,15 +128,56 @@ def _optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
     return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
 
 
+def _save_checkpoint(path: Path, epochs_done, history, best, model, optimizer, fingerprint):
+    """Everything needed to go on after ``epochs_done`` epochs, written atomically."""
+    arrays = {f"model_{i}": v.numpy() for i, v in enumerate(model.variables)}
+    arrays.update({f"optimizer_{i}": v.numpy() for i, v in enumerate(optimizer.variables)})
+    arrays.update({f"best_{i}": w for i, w in enumerate(best[1] or [])})
+    meta = {"epochs_done": epochs_done, "history": history, "best_loss": best[0],
+            "best_epoch": best[2], "config": fingerprint}  # fmt: skip
+    partial = path.with_name(path.name + ".part")
+    with open(partial, "wb") as fh:
+        np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
+    partial.replace(path)
+
+
+def _load_checkpoint(path: Path, model, optimizer, fingerprint):
+    """Restore a :func:`_save_checkpoint` file: ``(epochs_done, history, best)``."""
+    with np.load(path, allow_pickle=False) as saved:
+        meta = json.loads(str(saved["meta"]))
+        if meta["config"] != fingerprint:
+            raise TrainingError(
+                f"{path} was written by a run with other data or settings; "
+                "run without --resume to start afresh."
+            )
+        for i, variable in enumerate(model.variables):
+            variable.assign(saved[f"model_{i}"])
+        for i, variable in enumerate(optimizer.variables):
+            variable.assign(saved[f"optimizer_{i}"])
+        best_weights = [saved[f"best_{i}"] for i in range(len(model.get_weights()))] \
+            if "best_0" in saved else None
+    return meta["epochs_done"], meta["history"], (meta["best_loss"], best_weights, meta["best_epoch"])
+
+
 def _soften(probabilities, temperature):
     """Probabilities at a distillation temperature (softmax of log-probabilities / T)."""
     return tf.nn.softmax(tf.math.log(probabilities + 1e-7) / temperature)
 
 
-def fit(model, x_train, y_train, x_val, y_val, config: TrainConfig, epochs, teacher=None, log=print):
-    """Train ``model`` in place; return its per-epoch history. Restores the best val epoch."""
+def fit(
+    model, x_train, y_train, x_val, y_val, config: TrainConfig, epochs, teacher=None,
+    checkpoint: Path | None = None, log=print,
+):  # fmt: skip
+    """Train ``model`` in place; return its per-epoch history. Restores the best val epoch.
+
+    After each epoch the state goes to ``checkpoint``; with ``config.resume`` a run
+    continues from it, and (augmentation and shuffling being keyed by seed, epoch and
+    step) ends exactly as an uninterrupted run would.
+    """
     steps_per_epoch = int(np.ceil(len(x_train) / config.batch_size))
     optimizer = _optimizer(config, steps_per_epoch * epochs)
+    optimizer.build(model.trainable_variables)
+    fingerprint = _fingerprint(config, x_train, y_train, x_val, y_val)
     smooth = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
     plain = keras.losses.CategoricalCrossentropy()
     kl_divergence = keras.losses.KLDivergence()
@@ -147,8 +214,11 @@ def fit(model, x_train, y_train, x_val, y_val, config: TrainConfig, epochs, teac
     y_train = tf.constant(y_train)
     x_val, y_val = tf.constant(x_val[..., None]), tf.constant(y_val)
     history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
-    best = (np.inf, None, -1)
-    for epoch in range(epochs):
+    best, first_epoch = (np.inf, None, -1), 0
+    if checkpoint and config.resume and checkpoint.exists():
+        first_epoch, history, best = _load_checkpoint(checkpoint, model, optimizer, fingerprint)
+        log(f"  resumed after epoch {first_epoch}")
+    for epoch in range(first_epoch, epochs):
         started = time.perf_counter()
         order = np.random.default_rng([config.seed, epoch]).permutation(len(x_train))
         losses, accuracies = [], []
@@ -166,14 +236,22 @@ def fit(model, x_train, y_train, x_val, y_val, config: TrainConfig, epochs, teac
             history[key].append(float(value))
         if val_loss < best[0]:
             best = (val_loss, model.get_weights(), epoch)
+        stop = bool(config.patience) and epoch - best[2] >= config.patience
+        if checkpoint:
+            _save_checkpoint(checkpoint, epochs if stop else epoch + 1, history, best, model,
+                             optimizer, fingerprint)  # fmt: skip
         log(
             f"  epoch {epoch + 1:3d}/{epochs}  loss {history['loss'][-1]:.4f}  "
             f"acc {history['accuracy'][-1]:.4f}  val_loss {val_loss:.4f}  val_acc {val_acc:.4f}  "
             f"({time.perf_counter() - started:.1f}s)"
         )
-        if config.patience and epoch - best[2] >= config.patience:
+        if stop:
             log(f"  early stop: no better validation loss for {config.patience} epochs")
             break
+    if best[1] is None:
+        raise TrainingError(
+            "validation loss was never finite; check the data (and that --epochs is at least 1)."
+        )
     model.set_weights(best[1])
     history["best_epoch"] = best[2] + 1
     return history
@@ -198,6 +276,10 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
         f"{len(train_idx)} train / {len(val_idx)} validation / {len(test_idx)} test"
     )
     x, y = dataset.x, dataset.y
+    checkpoints = checkpoint_dir_for(config.output)
+    if not config.resume:
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    checkpoints.mkdir(parents=True, exist_ok=True)
     teacher, teacher_history = None, None
     if config.teacher_epochs > 0:
         log(f"teacher: six conv layers {config.teacher_filters}, {config.teacher_epochs} epochs")
@@ -207,13 +289,13 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
         )  # fmt: skip
         teacher_history = fit(
             teacher, x[train_idx], y[train_idx], x[val_idx], y[val_idx], config,
-            config.teacher_epochs, log=log,
+            config.teacher_epochs, checkpoint=checkpoints / "teacher.npz", log=log,
         )  # fmt: skip
     log(f"model: three conv layers {config.filters}, {config.epochs} epochs")
     model = build_model(config.filters, dropout=config.dropout, pooled_blocks=config.pooled_blocks)
     history = fit(
         model, x[train_idx], y[train_idx], x[val_idx], y[val_idx], config,
-        config.epochs, teacher=teacher, log=log,
+        config.epochs, teacher=teacher, checkpoint=checkpoints / "model.npz", log=log,
     )  # fmt: skip
     seconds = time.perf_counter() - started
 
@@ -245,6 +327,7 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
     write_report(report, report_dir_for(output))
+    shutil.rmtree(checkpoints, ignore_errors=True)
     log(
         f"test accuracy on {len(test_idx)} images of unseen participants: "
         f"{evaluation['accuracy']:.4f}; wrote {output} and {report_dir_for(output)}/ "

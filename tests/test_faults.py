@@ -245,7 +245,9 @@ def test_killed_training_keeps_the_good_model(tiny_arrays, tmp_path):
     assert "Traceback" not in run.text() + run.text("out")
     for how, output in outputs.items():
         assert "test accuracy" not in runs[how].text("out")  # stopped while epochs ran
-        assert os.listdir(output.parent) == ["model.h5"]  # no temp files, no report
+        # no temp files, no report: only the hidden checkpoints that --resume goes on from
+        assert sorted(os.listdir(output.parent)) == [".model.checkpoint", "model.h5"]
+        assert not [f for f in os.listdir(output.parent / ".model.checkpoint") if f.endswith(".part")]
         assert output.read_bytes() == good
         _, table, _ = load_model(output)
         assert sorted(table) == list(range(10))
@@ -255,28 +257,47 @@ def test_killed_training_keeps_the_good_model(tiny_arrays, tmp_path):
 
 
 @pytest.mark.timeout(300)
-def test_same_seed_reproduces_the_report(tiny_arrays, tmp_path):
-    """Two runs with one seed: equal report.json (but for timing, command and output path)
-    and equal weights."""
+def test_same_seed_reproduces_the_report_repeated_or_resumed(tiny_arrays, tmp_path):
+    """One seed, four runs: straight through, again, and interrupted (in the teacher's and
+    in the model's epochs) then resumed with ``resume=True``. All give equal report.json
+    (but for timing, command, output path and the resume flag) and equal weights."""
     from signdigits.model import load_model
-    from signdigits.training import TrainConfig, train
+    from signdigits.training import TrainConfig, checkpoint_dir_for, train
+
+    def interrupt_after(epoch_lines):
+        seen = []
+
+        def log(message):
+            seen.append(message) if message.strip().startswith("epoch") else None
+            if len(seen) == epoch_lines:
+                raise KeyboardInterrupt
+
+        return log
 
     reports, weights = [], []
-    for run in ("first", "second"):
+    # epoch lines: teacher 1-2, model 3-5; None runs straight through
+    for run, stop_after in (("first", None), ("again", None), ("teacher", 1), ("model", 4)):
         output = tmp_path / run / "m.h5"
         config = TrainConfig(
             x_path=str(tiny_arrays["x"]), y_path=str(tiny_arrays["y"]),
             participants_path=str(tiny_arrays["participants"]), output=str(output),
-            epochs=2, teacher_epochs=1, batch_size=16, seed=3,
+            epochs=3, teacher_epochs=2, batch_size=16, seed=3,
         )  # fmt: skip
+        if stop_after:
+            with pytest.raises(KeyboardInterrupt):
+                train(config, log=interrupt_after(stop_after))
+            assert not output.exists() and checkpoint_dir_for(output).is_dir()
+            config.resume = True
         train(config, log=lambda message: None)
+        assert not checkpoint_dir_for(output).exists()  # removed once the run is complete
         report = json.loads((report_dir_for(output) / "report.json").read_text())
         report.pop("training_seconds")
-        for key in ("command", "output"):
+        for key in ("command", "output", "resume"):
             report["config"].pop(key)
         reports.append(report)
         weights.append(load_model(output)[0].get_weights())
-    assert reports[0] == reports[1]
-    assert len(weights[0]) == len(weights[1])
-    for a, b in zip(*weights):
-        np.testing.assert_array_equal(a, b)
+    for report, weight in zip(reports[1:], weights[1:]):
+        assert report == reports[0]
+        assert len(weight) == len(weights[0])
+        for a, b in zip(weight, weights[0]):
+            np.testing.assert_array_equal(a, b)
