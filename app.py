@@ -192,10 +192,9 @@ def crop_box(box: dict, canvas_size: tuple[int, int], picture: Image.Image):
 
 
 def sketch(classifier: Classifier):
-    st.caption("Sketch a hand showing a digit: fill the palm with a rectangle or polygon, "
-               "draw the raised fingers with the brush. The toolbar above the canvas "
-               "undoes, redoes and clears. The model learned from photos, so it reads "
-               "sketches less surely: for a sure answer, use a photo.")
+    st.caption("Sketch a hand: fill the palm with a rectangle or polygon, draw the raised "
+               "fingers with the brush; the toolbar undoes and clears. The model learned "
+               "from photos, so it reads sketches less surely than photos.")
     tool_names = {"Brush": "freedraw", "Rectangle": "rect", "Polygon": "polygon",
                   "Circle": "circle"}
     drawing_column, result_column = st.columns([2, 3], gap="large")

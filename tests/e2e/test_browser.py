@@ -61,6 +61,7 @@ def test_draw_on_the_canvas_and_get_an_answer(page):
     page.get_by_role("tab", name="Draw").click()
     canvas = page.locator("canvas.upper-canvas").first
     canvas.wait_for(state="visible")
+    canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     left, top = box["x"], box["y"]
     for start, end in [((150, 330), (150, 170)), ((185, 330), (185, 90)), ((215, 330), (220, 70)),
