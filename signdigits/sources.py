@@ -10,7 +10,9 @@ over the limits) are reported through ``note``.
 import io
 import os
 import stat
+import threading
 import zipfile
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -55,8 +57,12 @@ def iter_zip(source, label: str, note: Callable[[str], None]) -> Iterator[Item]:
         if declared > MAX_ZIP_ENTRIES:  # refused before its directory is parsed into memory
             yield label, _raiser(f"zip has {declared:,} entries; the limit is {MAX_ZIP_ENTRIES:,}")
             return
-        archive = zipfile.ZipFile(stream)
-        infos = archive.infolist()
+        if isinstance(stream, (str, os.PathLike)):  # listed, then closed: reads reopen it
+            with zipfile.ZipFile(stream) as listing:
+                infos, archive = listing.infolist(), os.fspath(stream)
+        else:
+            archive = zipfile.ZipFile(stream)
+            infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         yield label, _raiser(f"not a readable zip archive ({exc})")
         return
@@ -83,12 +89,36 @@ def iter_zip(source, label: str, note: Callable[[str], None]) -> Iterator[Item]:
         yield name, zip_entry_reader(archive, info)
 
 
-def zip_entry_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
-    """Read one entry in memory; a broken entry (bad CRC, encrypted, unknown method) -> OSError."""
+class _OpenArchives:
+    """The few zip files on disk being read right now; older ones are closed, so a run over
+    thousands of zips holds a bounded number of file descriptors."""
+
+    def __init__(self, size: int = 2):
+        self.size, self.archives, self.lock = size, OrderedDict(), threading.Lock()
+
+    def read(self, path: str, info: zipfile.ZipInfo) -> bytes:
+        with self.lock:
+            archive = self.archives.pop(path, None) or zipfile.ZipFile(path)
+            self.archives[path] = archive
+            while len(self.archives) > self.size:
+                self.archives.popitem(last=False)[1].close()
+            return archive.read(info)
+
+
+_OPEN_ARCHIVES = _OpenArchives()
+
+
+def zip_entry_reader(archive, info: zipfile.ZipInfo) -> Callable[[], bytes]:
+    """Read one entry of ``archive`` (an open ZipFile, or a zip's path) in memory.
+
+    A broken entry (bad CRC, encrypted, unknown method) becomes an OSError.
+    """
 
     def read():
         try:
-            return archive.read(info)
+            if isinstance(archive, zipfile.ZipFile):
+                return archive.read(info)
+            return _OPEN_ARCHIVES.read(archive, info)
         except Exception as exc:  # bad CRC, encryption, zlib/bz2/lzma errors, ...
             raise OSError(f"cannot read zip entry: {exc}") from exc
 

@@ -344,3 +344,20 @@ def test_uploads(notes):
         ("a.png", png(1)), ("b.png", png(2)), ("pack.ZIP/c.png", png(3)), ("weird.txt", b"tried anyway")
     ]  # fmt: skip
     assert any("d.txt" in n for n in notes)
+
+
+def test_many_zips_hold_few_file_descriptors(tmp_path):
+    """Zips found in a folder are listed and closed; reading reopens at most a couple."""
+    import zipfile
+
+    from signdigits.sources import iter_paths
+
+    for i in range(300):
+        with zipfile.ZipFile(tmp_path / f"{i:03d}.zip", "w") as archive:
+            archive.writestr(f"{i}.png", b"not really a png")
+    open_fds = lambda: len(os.listdir("/proc/self/fd"))  # noqa: E731
+    before = open_fds()
+    items = list(iter_paths([tmp_path]))
+    assert len(items) == 300 and open_fds() <= before + 1
+    assert all(read() == b"not really a png" for _, read in items)
+    assert open_fds() <= before + 3
