@@ -1,17 +1,20 @@
 """The network, and the one place that saves and loads model files.
 
-Loading is defensive: before Keras sees a file we read its architecture as JSON and
-refuse anything but a plain stack of known layers (no Lambda, no custom code), the
-wrong input or output shape, or a file without the index-to-digit table. Keras then
-loads it with ``safe_mode=True`` and ``compile=False``.
+Loading is defensive: the file must be one plain HDF5 file (nothing appended), its
+architecture is read as JSON and refused unless it is a plain stack of known layers (no
+Lambda, no custom code) with the expected input and output shapes and, for the digit
+model, the index-to-digit table. The model is then built from that checked architecture
+and its weights are read from the same open file; Keras never opens the file itself.
 """
 
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 from signdigits import IMAGE_SIZE, NUM_CLASSES
 from signdigits.labels import validate_table
@@ -21,12 +24,16 @@ import keras  # noqa: E402  (after the log-level setting)
 
 TABLE_ATTR = "signdigits_index_to_digit"
 INFO_ATTR = "signdigits_info"
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+RETRAIN = "Train one with `python train_model.py`, or pass another file."
 SAFE_LAYERS = {
     "InputLayer", "Conv2D", "SeparableConv2D", "DepthwiseConv2D", "BatchNormalization",
     "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
     "Dropout", "SpatialDropout2D", "Flatten", "Dense", "Activation", "ReLU", "Softmax",
     "Reshape", "Rescaling",
 }  # fmt: skip
+#: The model classes a file may name, and what builds each from its checked config.
+MODEL_CLASSES = {"Functional": keras.Model, "Model": keras.Model, "Sequential": keras.Sequential}
 
 
 class ModelFileError(ValueError):
@@ -110,64 +117,133 @@ def _foreign_modules(node) -> set[str]:
     return found
 
 
-def inspect_model_file(path) -> tuple[dict, tuple[int, ...], dict]:
-    """Read architecture, label table and info from ``path`` without building anything.
+def _hdf5_data_end(head: bytes) -> int | None:
+    """Where a file's HDF5 data ends, read from the superblock in its first bytes ``head``;
+    None unless ``head`` starts with the HDF5 signature and a superblock of version 0-3."""
+    if not head.startswith(HDF5_SIGNATURE) or len(head) < 16 or head[8] > 3:
+        return None
+    version = head[8]
+    size = head[13] if version < 2 else head[9]  # bytes per address
+    base_at = {0: 24, 1: 28}.get(version, 12)  # the end address comes two addresses later
+    end_at = base_at + 2 * size
+    if size not in (2, 4, 8) or len(head) < end_at + size:
+        return None
+    base = int.from_bytes(head[base_at : base_at + size], "little")
+    return base + int.from_bytes(head[end_at : end_at + size], "little")
 
-    Raises :class:`ModelFileError` if the file is missing, not HDF5, carries layers
-    outside :data:`SAFE_LAYERS`, or lacks the label table.
+
+@contextmanager
+def _open_checked(path: Path):
+    """``path`` as one open h5py file, refused unless it is a plain HDF5 file.
+
+    The HDF5 signature must come first and nothing may follow the HDF5 data: a file with
+    a ``.keras`` zip appended reads as a harmless HDF5 model here but as the zip to
+    ``keras.models.load_model``. All later reads go through the same open file.
     """
-    path = Path(path)
-    retrain = "Train one with `python train_model.py`, or pass another file."
     if not path.is_file():
-        raise ModelFileError(f"Model file {path} does not exist. {retrain}")
+        raise ModelFileError(f"Model file {path} does not exist. {RETRAIN}")
+    with open(path, "rb") as raw:
+        end, size = _hdf5_data_end(raw.read(64)), os.fstat(raw.fileno()).st_size
+        if end is None:
+            raise ModelFileError(
+                f"{path} is not a readable HDF5 model file (it does not start with the HDF5 "
+                f"signature). {RETRAIN}"
+            )
+        if end < size:
+            raise ModelFileError(
+                f"{path} has {size - end:,} bytes after its HDF5 data (another file hidden "
+                f"behind the model); only plain HDF5 model files are loaded. {RETRAIN}"
+            )
+        raw.seek(0)
+        try:
+            fh = h5py.File(raw, "r")
+        except (OSError, ValueError) as exc:
+            raise ModelFileError(f"{path} is not a readable HDF5 model file ({exc}). {RETRAIN}") from exc
+        with fh:
+            yield fh
+
+
+def _inspect(fh, path: Path, needs_table: bool) -> tuple[dict, tuple[int, ...] | None, dict]:
+    """Architecture (checked against :data:`SAFE_LAYERS`), label table and info of ``fh``."""
     try:
-        with h5py.File(path, "r") as fh:
-            config_text = _attr_text(fh.attrs.get("model_config", ""))
-            table_text = fh.attrs.get(TABLE_ATTR)
-            info_text = fh.attrs.get(INFO_ATTR)
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(f"{path} is not a readable HDF5 model file ({exc}). {retrain}") from exc
-    try:
-        config = json.loads(config_text)
+        config = json.loads(_attr_text(fh.attrs.get("model_config", "")))
         layers = config["config"]["layers"]
         unsafe = sorted({str(layer.get("class_name")) for layer in layers} - SAFE_LAYERS)
         unsafe += sorted(_foreign_modules(config))
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-        raise ModelFileError(f"{path} holds no Keras model architecture. {retrain}") from exc
-    if unsafe or config.get("class_name") not in ("Functional", "Sequential", "Model"):
+        raise ModelFileError(f"{path} holds no Keras model architecture. {RETRAIN}") from exc
+    if unsafe or config.get("class_name") not in MODEL_CLASSES:
         raise ModelFileError(
             f"{path} contains layers that are not allowed ({', '.join(unsafe) or config.get('class_name')}); "
-            f"only plain convolutional layers are loaded, never custom code. {retrain}"
+            f"only plain convolutional layers are loaded, never custom code. {RETRAIN}"
         )
-    if table_text is None:
+    table_text, info_text = fh.attrs.get(TABLE_ATTR), fh.attrs.get(INFO_ATTR)
+    if table_text is None and needs_table:
         raise ModelFileError(
-            f"{path} carries no index-to-digit table, so its outputs cannot be named. {retrain}"
+            f"{path} carries no index-to-digit table, so its outputs cannot be named. {RETRAIN}"
         )
     try:
-        table = validate_table(json.loads(_attr_text(table_text)), source=f"{path}'s label table")
+        table = None
+        if table_text is not None:
+            table = validate_table(json.loads(_attr_text(table_text)), source=f"{path}'s label table")
         info = json.loads(_attr_text(info_text)) if info_text is not None else {}
     except (ValueError, RecursionError) as exc:
-        raise ModelFileError(f"{exc} {retrain}") from exc
+        raise ModelFileError(f"{exc} {RETRAIN}") from exc
     return config, table, info
 
 
-def load_model(path) -> tuple[keras.Model, tuple[int, ...], dict]:
+def inspect_model_file(path) -> tuple[dict, tuple[int, ...], dict]:
+    """Read architecture, label table and info from ``path`` without building anything.
+
+    Raises :class:`ModelFileError` if the file is missing, not plain HDF5, carries layers
+    outside :data:`SAFE_LAYERS`, or lacks the label table.
+    """
+    path = Path(path)
+    with _open_checked(path) as fh:
+        return _inspect(fh, path, needs_table=True)
+
+
+def _load_weights(group, model: keras.Model):
+    """Set every weight of ``model`` from ``group`` (the ``model_weights`` that Keras' HDF5
+    saver writes: per layer, its trainable then its non-trainable weights, by name)."""
+    for layer in model.layers:
+        variables = layer.trainable_weights + layer.non_trainable_weights
+        if not variables:
+            continue
+        saved = group[layer.name]
+        names = [_attr_text(name) for name in saved.attrs.get("weight_names", [])]
+        if len(names) != len(variables):
+            raise ValueError(f"layer {layer.name} has {len(variables)} weights, the file {len(names)}")
+        for variable, name in zip(variables, names):
+            variable.assign(np.asarray(saved[name]))
+
+
+def load_model(
+    path, *, input_shape=(IMAGE_SIZE, IMAGE_SIZE, 1), outputs=NUM_CLASSES, needs_table=True
+) -> tuple[keras.Model, tuple[int, ...] | None, dict]:
     """Load a model file safely: ``(model, index_to_digit, info)``.
 
-    Raises :class:`ModelFileError` with a sentence meant for people on any problem.
+    Only what was inspected is loaded: the model is built from the checked architecture
+    and its weights are read from the same open file; the file never reaches
+    ``keras.models.load_model``. The model must map ``(None, *input_shape)`` to
+    ``(None, outputs)``. ``needs_table=False`` accepts a file without the label table
+    (``index_to_digit`` is then None). Raises :class:`ModelFileError` with a sentence
+    meant for people on any problem.
     """
-    _, table, info = inspect_model_file(path)
-    try:
-        model = keras.models.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:  # truncated weights, mismatched shapes, ...
-        raise ModelFileError(
-            f"{path} could not be loaded ({type(exc).__name__}: {exc}). "
-            "Train one with `python train_model.py`, or pass another file."
-        ) from exc
-    expected_in = (None, IMAGE_SIZE, IMAGE_SIZE, 1)
-    if tuple(model.input_shape) != expected_in or tuple(model.output_shape) != (None, NUM_CLASSES):
+    path = Path(path)
+    with _open_checked(path) as fh:
+        config, table, info = _inspect(fh, path, needs_table)
+        try:
+            model = MODEL_CLASSES[config["class_name"]].from_config(config["config"])
+            _load_weights(fh["model_weights"], model)
+        except Exception as exc:  # truncated weights, mismatched shapes, ...
+            raise ModelFileError(
+                f"{path} could not be loaded ({type(exc).__name__}: {exc}). {RETRAIN}"
+            ) from exc
+    expected_in, expected_out = (None, *input_shape), (None, outputs)
+    if tuple(model.input_shape) != expected_in or tuple(model.output_shape) != expected_out:
         raise ModelFileError(
             f"{path} maps {model.input_shape} to {model.output_shape}; signdigits needs "
-            f"{expected_in} -> (None, {NUM_CLASSES}). Train one with `python train_model.py`."
+            f"{expected_in} -> {expected_out}. {RETRAIN}"
         )
     return model, table, info

@@ -65,3 +65,22 @@ def make_tiny_model(tmp_path_factory):
         return save_model(model, tmp_path_factory.mktemp("models") / name, table, info)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def polyglot_model(make_tiny_model, tmp_path_factory) -> Path:
+    """A file that is both a harmless HDF5 model and, appended, a ``.keras`` zip whose model
+    has a layer outside the allow-list; named ``.keras``, so Keras' own loader reads the zip."""
+    import keras
+
+    from signdigits.labels import INDEX_TO_DIGIT
+
+    inputs = keras.Input(shape=(64, 64, 1))
+    x = keras.layers.GaussianNoise(0.1)(inputs)  # not in signdigits.model.SAFE_LAYERS
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(x))
+    folder = tmp_path_factory.mktemp("polyglot")
+    archive = folder / "hidden.keras"
+    keras.Model(inputs, outputs).save(archive)
+    path = folder / "model.keras"
+    path.write_bytes(make_tiny_model(INDEX_TO_DIGIT).read_bytes() + archive.read_bytes())
+    return path

@@ -151,6 +151,13 @@ def test_bad_model_file(tmp_path, mixed_folder, capsys):
         assert err.startswith("error: ") and str(model) in err and "Traceback" not in err
 
 
+def test_model_file_with_an_archive_appended(polyglot_model, mixed_folder, capsys):
+    assert main(["predict", str(mixed_folder), "--model", str(polyglot_model)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {polyglot_model} has ") and "bytes after its HDF5 data" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_zip_is_read_in_memory(tmp_path, monkeypatch, capsys):
     archive = tmp_path / "photos.zip"
     with zipfile.ZipFile(archive, "w") as zf:

@@ -192,6 +192,28 @@ def refused_by_load(path) -> str:
     return str(caught.value)
 
 
+def test_a_layer_without_its_saved_weights_is_refused(tiny_copy):
+    """Never a model with freshly initialised weights where the file has none."""
+    with h5py.File(tiny_copy, "r+") as fh:
+        del fh["model_weights/probabilities"].attrs["weight_names"]
+    with pytest.raises(ModelFileError, match="could not be loaded"):
+        load_model(tiny_copy)
+
+
+def test_other_shapes_and_no_table_when_asked(make_tiny_model, tmp_path):
+    """``input_shape``, ``outputs`` and ``needs_table`` fit models other than the digit model."""
+    path = tmp_path / "other.h5"
+    shutil.copyfile(make_tiny_model(INDEX_TO_DIGIT, hot=3, input_size=32, classes=5), path)
+    with h5py.File(path, "r+") as fh:
+        del fh.attrs[TABLE_ATTR]
+    model, table, _ = load_model(path, input_shape=(32, 32, 1), outputs=5, needs_table=False)
+    assert table is None and model(np.zeros((1, 32, 32, 1), np.float32)).numpy().argmax() == 3
+    with pytest.raises(ModelFileError, match="no index-to-digit table"):
+        load_model(path, input_shape=(32, 32, 1), outputs=5)
+    with pytest.raises(ModelFileError, match=r"\(None, 64, 64, 1\) -> \(None, 10\)"):
+        load_model(path, needs_table=False)
+
+
 def test_weights_that_do_not_fit_the_architecture(tiny_copy):
     with h5py.File(tiny_copy, "r+") as fh:
         config = json.loads(fh.attrs["model_config"])
@@ -273,6 +295,22 @@ def test_lambda_activation_in_an_allowed_layer_is_never_run(tmp_path):
     with pytest.raises(ModelFileError):
         load_model(path)
     assert not marker.exists()
+
+
+def test_an_hdf5_model_with_a_keras_archive_appended_is_refused(polyglot_model):
+    import keras
+
+    # the polyglot is real: by its name, Keras' own loader opens the zip and its layer
+    hidden = keras.models.load_model(polyglot_model, compile=False)
+    assert "GaussianNoise" in {type(layer).__name__ for layer in hidden.layers}
+    refused(polyglot_model, "bytes after its HDF5 data", "only plain HDF5 model files")
+
+
+@pytest.mark.parametrize("extra", [b"\0", b"PK\x05\x06" + b"\0" * 18])
+def test_any_bytes_after_the_hdf5_data_are_refused(tiny, tmp_path, extra):
+    path = tmp_path / "model.h5"
+    path.write_bytes(tiny.read_bytes() + extra)
+    refused(path, f"{len(extra)} bytes after its HDF5 data")
 
 
 def test_nested_model_is_refused(tmp_path):

@@ -209,10 +209,13 @@ def test_model_page_shows_the_training_report():
     assert sum(len(image.value) for image in at.image) >= 2  # confusion matrix and training curves
 
 
-@pytest.mark.parametrize("content", [None, b"not an HDF5 file"])
-def test_a_missing_or_broken_model_gives_one_clear_message(tmp_path, monkeypatch, content):
+@pytest.mark.parametrize("content", [None, b"not an HDF5 file", "polyglot"])
+def test_a_missing_or_broken_model_gives_one_clear_message(tmp_path, monkeypatch, content,
+                                                           polyglot_model):  # fmt: skip
     model_path = tmp_path / "model.h5"
-    if content is not None:
+    if content == "polyglot":  # a harmless HDF5 model with a .keras archive appended
+        model_path = polyglot_model
+    elif content is not None:
         model_path.write_bytes(content)
     monkeypatch.setenv("SIGNDIGITS_MODEL", str(model_path))
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
