@@ -6,7 +6,6 @@ never an exception, so one bad file never costs the rest of a batch.
 
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from itertools import islice
 
 import numpy as np
@@ -14,33 +13,12 @@ import numpy as np
 from signdigits import DEFAULT_MODEL_PATH, IMAGE_SIZE
 from signdigits.labels import digit_order
 from signdigits.model import load_model
+from signdigits.prediction import Prediction
 from signdigits.preprocess import UnreadableImageError, preprocess
 
 import tensorflow as tf  # noqa: E402  (signdigits.model sets TF's log level first)
 
 BATCH_SIZE = 256
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """The answer for one image. ``probabilities[d]`` is the probability of digit ``d``."""
-
-    name: str
-    digit: int | None = None
-    confidence: float | None = None
-    probabilities: tuple[float, ...] | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def top(self, k: int = 2) -> list[tuple[int, float]]:
-        """The ``k`` most likely digits with their probabilities, best first."""
-        if self.probabilities is None:
-            return []
-        ranked = sorted(range(len(self.probabilities)), key=lambda d: -self.probabilities[d])
-        return [(d, self.probabilities[d]) for d in ranked[:k]]
 
 
 def _prepare(source):

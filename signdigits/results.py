@@ -4,7 +4,7 @@ import csv
 import io
 
 from signdigits import NUM_CLASSES
-from signdigits.classifier import Prediction
+from signdigits.prediction import Prediction
 
 CSV_COLUMNS = ["file", "digit", "confidence", *(f"p{d}" for d in range(NUM_CLASSES)), "error"]
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from signdigits.classifier import Classifier, Prediction
+from signdigits.classifier import Classifier
 from signdigits.labels import INDEX_TO_DIGIT
+from signdigits.prediction import Prediction
 from signdigits.preprocess import preprocess
 
 pytestmark = pytest.mark.timeout(120)

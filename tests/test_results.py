@@ -2,10 +2,13 @@
 
 import csv
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from signdigits.classifier import Prediction
+from signdigits.prediction import Prediction
 from signdigits.results import CSV_COLUMNS, csv_writer, to_csv, to_row
 
 GOOD = Prediction(name="a.jpg", digit=3, confidence=0.9, probabilities=(0.01,) * 3 + (0.9,) + (0.0125,) * 6)
@@ -43,3 +46,12 @@ def test_csv_writer_writes_the_header_once():
     writer = csv_writer(buffer)
     writer.writerow(to_row(GOOD))
     assert buffer.getvalue().count("file,digit") == 1
+
+
+def test_the_csv_module_loads_no_tensorflow():
+    """Writing rows needs no model: importing the module (a fresh interpreter) loads no TF."""
+    code = ("import sys, signdigits.results; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras'}))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -1,0 +1,31 @@
+"""The answer for one image, as every front end and the CSV rows see it (no TensorFlow here)."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The answer for one image. ``probabilities[d]`` is the probability of digit ``d``.
+
+    ``box`` is where the hand was found (left, top, right, bottom, in pixels) and
+    ``hand_score`` how sure that is, when a hand localizer ran.
+    """
+
+    name: str
+    digit: int | None = None
+    confidence: float | None = None
+    probabilities: tuple[float, ...] | None = None
+    error: str | None = None
+    box: tuple[int, int, int, int] | None = None
+    hand_score: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def top(self, k: int = 2) -> list[tuple[int, float]]:
+        """The ``k`` most likely digits with their probabilities, best first."""
+        if self.probabilities is None:
+            return []
+        ranked = sorted(range(len(self.probabilities)), key=lambda d: -self.probabilities[d])
+        return [(d, self.probabilities[d]) for d in ranked[:k]]
