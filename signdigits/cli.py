@@ -201,9 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         help="classify images, folders (recursive) and zip archives",
         description="Writes one CSV row per image: file,digit,confidence,p0..p9,error. "
-        "Unreadable files get an error row and a line on stderr; the run goes on.",
+        "Unreadable files get an error row and a line on stderr; the run goes on. "
+        "A cell that a spreadsheet would read as a formula (starting with = + - @) gets a "
+        "leading '. Names that begin with - go after --: predict -- -photo.jpg",
     )
-    predict.add_argument("paths", nargs="+", help="image files, folders or .zip archives")
+    predict.add_argument(
+        "paths", nargs="+", help="image files, folders or .zip archives (after -- if one begins with -)"
+    )
     predict.add_argument("--csv", help="write the rows to this file instead of stdout")
     predict.add_argument("--model", default=DEFAULT_MODEL_PATH, help="model file (default: bundled)")
     predict.set_defaults(run=cmd_predict)

