@@ -1,15 +1,15 @@
 """The index-to-digit table: the one place that knows which digit each class index is.
 
-The table is data (``dataset/labels.json``). Training writes it into the model file,
-and inference reads it back from there, so a model never needs the table guessed.
+The table is data (``labels.json`` in this package). Training writes it into the model
+file, and inference reads it back from there, so a model never needs the table guessed.
 """
 
 import json
 from pathlib import Path
 
-from signdigits import DATASET_DIR, NUM_CLASSES
+from signdigits import NUM_CLASSES
 
-LABELS_PATH = DATASET_DIR / "labels.json"
+LABELS_PATH = Path(__file__).with_name("labels.json")
 
 
 def validate_table(table, source="the label table") -> tuple[int, ...]:
@@ -26,7 +26,7 @@ def validate_table(table, source="the label table") -> tuple[int, ...]:
 
 
 def load_table(path: Path = LABELS_PATH) -> tuple[int, ...]:
-    """Read the index-to-digit table from ``dataset/labels.json``."""
+    """Read the index-to-digit table from ``labels.json``."""
     with open(path, encoding="utf-8") as fh:
         return validate_table(json.load(fh)["index_to_digit"], source=str(path))
 

@@ -1,4 +1,4 @@
-"""The index-to-digit table: data in dataset/labels.json, a permutation, used both ways."""
+"""The index-to-digit table: data in signdigits/labels.json, a permutation, used both ways."""
 
 import json
 
