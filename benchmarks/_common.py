@@ -18,8 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-from signdigits import SHARED_DATA_DIR  # noqa: E402
+#: The photos beside a checkout of this repository; they are never committed to it.
+SHARED_DATA_DIR = ROOT.parent / "shared" / "sign-language-digits"
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

@@ -6,13 +6,23 @@ front ends. Nothing here imports Streamlit.
 
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DATASET_DIR = PROJECT_ROOT / "dataset"
-DEFAULT_MODEL_PATH = PROJECT_ROOT / "model.h5"
-SHARED_DATA_DIR = PROJECT_ROOT.parent / "shared" / "sign-language-digits"
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: Where ``build-dataset`` writes the arrays and training reads them: ``dataset/`` in the
+#: working directory (the project folder you run the commands in).
+DATASET_DIR = Path("dataset")
 
 IMAGE_SIZE = 64
 NUM_CLASSES = 10
+
+
+def bundled_file(name: str) -> Path:
+    """A file shipped with signdigits (``model.h5``): inside the installed package, or at
+    the top of a source checkout, where the package folder sits."""
+    inside = PACKAGE_DIR / name
+    return inside if inside.is_file() else PACKAGE_DIR.parent / name
+
+
+DEFAULT_MODEL_PATH = bundled_file("model.h5")
 
 
 def report_dir_for(model_path) -> Path:

@@ -2,8 +2,9 @@
 
 Single image: bytes -> decode -> preprocess -> model -> digit, warm, through the
 classifier's compiled call, against the same work through Keras' ``model.predict`` on
-the same model in the same run. Batch: 1,000 JPEGs (decoding included) through
-``Classifier.predict_many``. Timings on shared machines are noisy: read the ratio.
+the same model in the same run. Batch: 1,000 images (decoding included) through
+``Classifier.predict_many``: the photos under ``--photos`` if given, else generated
+JPEGs. Timings on shared machines are noisy: read the ratio.
 """
 
 import io
@@ -17,17 +18,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from signdigits import DEFAULT_MODEL_PATH, SHARED_DATA_DIR
+from signdigits import DEFAULT_MODEL_PATH
+from signdigits.sources import IMAGE_SUFFIXES
 
 TARGETS = {"single_ms_median": 3.0, "speedup": 20.0, "batch_images_per_s": 1000.0}
 
 
-def sample_images(count: int) -> tuple[list[bytes], str]:
-    """``count`` JPEG files' bytes: photos from ../shared when present, else generated ones."""
-    photos = sorted(SHARED_DATA_DIR.glob("*/*.JPG")) if SHARED_DATA_DIR.is_dir() else []
+def sample_images(count: int, photos_dir=None) -> tuple[list[bytes], str]:
+    """``count`` image files' bytes: the photos under ``photos_dir`` (cycled), or generated
+    JPEGs when it is None or holds none."""
+    found = sorted(Path(photos_dir).rglob("*")) if photos_dir else []
+    photos = [p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
     if photos:
         data = [p.read_bytes() for p in photos[:count]]
-        return [data[i % len(data)] for i in range(count)], f"photos from {SHARED_DATA_DIR}"
+        return [data[i % len(data)] for i in range(count)], f"photos from {photos_dir}"
     rng = np.random.default_rng(0)
     images = []
     for _ in range(min(count, 64)):
@@ -53,12 +57,14 @@ def peak_rss_mb() -> float:
     return peak / 1024 / (1024 if sys.platform == "darwin" else 1)
 
 
-def run_benchmark(model_path=DEFAULT_MODEL_PATH, json_path=None, images: int = 1000, out=print) -> dict:
+def run_benchmark(
+    model_path=DEFAULT_MODEL_PATH, json_path=None, images: int = 1000, photos_dir=None, out=print
+) -> dict:
     from signdigits.classifier import Classifier
     from signdigits.preprocess import preprocess
 
     classifier = Classifier(model_path)
-    batch, source = sample_images(images)
+    batch, source = sample_images(images, photos_dir)
     one = batch[0]
 
     def fast():

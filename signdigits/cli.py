@@ -164,7 +164,8 @@ def cmd_predict(args) -> int:
 def cmd_bench(args) -> int:
     from signdigits.bench import run_benchmark
 
-    run_benchmark(model_path=args.model, json_path=args.json, images=args.images)
+    run_benchmark(model_path=args.model, json_path=args.json, images=args.images,
+                  photos_dir=args.photos)
     return 0
 
 
@@ -216,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", help="also write the figures to this JSON file")
     bench.add_argument("--model", default=DEFAULT_MODEL_PATH, help="model file (default: bundled)")
     bench.add_argument("--images", type=int, default=1000, help="images in the batch measurement")
+    bench.add_argument("--photos", help="folder of photos to time (default: generated JPEGs)")
     bench.set_defaults(run=cmd_bench)
 
     build = commands.add_parser(
@@ -226,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("source", nargs="?", help="dataset folder, zip archive or URL")
     build.add_argument("--download", action="store_true", help="download the upstream archive first")
-    build.add_argument("--out", type=Path, default=DATASET_DIR, help="folder for the .npy files")
+    build.add_argument("--out", type=Path, default=DATASET_DIR,
+                       help="folder for the .npy files (default: dataset/ in the working directory)")
     build.set_defaults(run=cmd_build_dataset)
     return parser
 

@@ -4,7 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from signdigits import DEFAULT_MODEL_PATH, SHARED_DATA_DIR
+from signdigits import DEFAULT_MODEL_PATH
+
+#: The photos beside a checkout of this repository; they are never committed to it.
+SHARED_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "sign-language-digits"
 
 
 @pytest.fixture(scope="session")

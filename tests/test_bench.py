@@ -33,8 +33,17 @@ def test_run_benchmark(classifier, tmp_path, monkeypatch):
         assert label in text
 
 
-def test_sample_images_without_shared(monkeypatch, tmp_path):
-    monkeypatch.setattr(bench, "SHARED_DATA_DIR", tmp_path / "absent")
-    images, source = bench.sample_images(70)
-    assert len(images) == 70 and source == "generated 100x100 JPEGs"
-    assert all(image[:2] == b"\xff\xd8" for image in images)
+def test_sample_images_without_photos(tmp_path):
+    for photos_dir in (None, tmp_path):  # none given, or a folder without images
+        images, source = bench.sample_images(70, photos_dir)
+        assert len(images) == 70 and source == "generated 100x100 JPEGs"
+        assert all(image[:2] == b"\xff\xd8" for image in images)
+
+
+def test_sample_images_from_a_folder_of_photos(tmp_path):
+    (tmp_path / "3").mkdir()
+    for i, name in enumerate(["3/a.JPG", "b.png", "notes.txt"]):
+        (tmp_path / name).write_bytes(bytes([i]) * 10)
+    images, source = bench.sample_images(5, tmp_path)
+    assert source == f"photos from {tmp_path}"
+    assert images == [b"\0" * 10, b"\1" * 10] * 2 + [b"\0" * 10]  # cycled, the text file left out

@@ -12,16 +12,18 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from signdigits import PROJECT_ROOT
 from signdigits import classifier as classifier_module
 from signdigits.cli import Progress, build_parser, main
 from signdigits.results import CSV_COLUMNS
 
 pytestmark = pytest.mark.timeout(120)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 HEADER = "file,digit,confidence,p0,p1,p2,p3,p4,p5,p6,p7,p8,p9,error"
 
@@ -307,7 +309,7 @@ def test_from_another_working_directory(tmp_path):
     elsewhere.mkdir()
     (elsewhere / "good.png").write_bytes(png())
     (elsewhere / "bad.jpg").write_text("nope")
-    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
     done = subprocess.run(
         [sys.executable, "-m", "signdigits", "predict", "good.png", "bad.jpg", "--csv", "out.csv"],
         cwd=elsewhere,

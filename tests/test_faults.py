@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signdigits import DEFAULT_MODEL_PATH, PROJECT_ROOT, report_dir_for
+from signdigits import DEFAULT_MODEL_PATH, report_dir_for
 
 pytestmark = pytest.mark.slow
 
-ENV = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+ROOT = Path(__file__).resolve().parents[1]
+ENV = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
 
 
 class Running:
@@ -204,7 +205,7 @@ def tiny_arrays(tmp_path_factory) -> dict[str, Path]:
 
 
 def start_training(arrays, output: Path) -> Running:
-    return Running([sys.executable, str(PROJECT_ROOT / "train_model.py"),
+    return Running([sys.executable, str(ROOT / "train_model.py"),
                     "--x", str(arrays["x"]), "--y", str(arrays["y"]),
                     "--participants", str(arrays["participants"]), "--output", str(output),
                     "--epochs", "2000", "--teacher-epochs", "1", "--batch-size", "16"],

@@ -3,17 +3,19 @@
 import json
 import runpy
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from signdigits import PROJECT_ROOT, report_dir_for
+from signdigits import report_dir_for
 from signdigits.data import Dataset
 from signdigits.labels import INDEX_TO_DIGIT
 from signdigits.model import load_model
 from signdigits.training import TrainConfig, split_indices, train
 
 PARTICIPANTS = 6
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +127,7 @@ def test_train_model_help(monkeypatch, capsys):
     """``python train_model.py --help`` (run in-process: TensorFlow is already loaded)."""
     monkeypatch.setattr(sys, "argv", ["train_model.py", "--help"])
     with pytest.raises(SystemExit) as exited:
-        runpy.run_path(str(PROJECT_ROOT / "train_model.py"), run_name="__main__")
+        runpy.run_path(str(ROOT / "train_model.py"), run_name="__main__")
     assert exited.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage:")
@@ -138,7 +140,7 @@ def test_train_model_reports_dataset_errors(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["train_model.py", "--x", str(tmp_path / "x.npy"),
                                       "--output", str(tmp_path / "m.h5")])  # fmt: skip
     with pytest.raises(SystemExit) as exited:
-        runpy.run_path(str(PROJECT_ROOT / "train_model.py"), run_name="__main__")
+        runpy.run_path(str(ROOT / "train_model.py"), run_name="__main__")
     assert exited.value.code == 2
     assert "x.npy is missing" in capsys.readouterr().err
     assert not (tmp_path / "m.h5").exists()
