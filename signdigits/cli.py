@@ -1,4 +1,4 @@
-"""``python -m signdigits``: predict, bench and build-dataset."""
+"""The signdigits command (also python -m signdigits): predict, bench and build-dataset."""
 
 import argparse
 import contextlib
@@ -170,9 +170,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_build_dataset(args) -> int:
-    from signdigits.data import (
-        UPSTREAM_ZIP_URL, DatasetError, build_dataset, download_upstream, save_dataset,
-    )  # fmt: skip
+    from signdigits.data import UPSTREAM_ZIP_URL, DatasetError, build_dataset, download_upstream, save_dataset
 
     source = args.source
     is_url = bool(source) and source.startswith(("http://", "https://", "file://"))
@@ -194,8 +192,13 @@ def cmd_build_dataset(args) -> int:
     return 0
 
 
+def _program_name() -> str:
+    """``python -m signdigits`` when run as a module, else ``signdigits`` (the installed command)."""
+    return "python -m signdigits" if Path(sys.argv[0]).name == "__main__.py" else "signdigits"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m signdigits", description=__doc__)
+    parser = argparse.ArgumentParser(prog=_program_name(), description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     predict = commands.add_parser(
