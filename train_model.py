@@ -9,6 +9,7 @@ Build the arrays first with `python -m signdigits build-dataset ../shared/sign-l
 import argparse
 import sys
 
+import signdigits.backend  # noqa: F401  (TensorFlow quietly, before any module imports it)
 from signdigits.data import DatasetError
 from signdigits.training import TrainConfig, TrainingError, train
 

@@ -11,12 +11,11 @@ from itertools import islice
 import numpy as np
 
 from signdigits import DEFAULT_MODEL_PATH, IMAGE_SIZE
+from signdigits.backend import tf
 from signdigits.labels import digit_order
 from signdigits.model import load_model
 from signdigits.prediction import Prediction
 from signdigits.preprocess import UnreadableImageError, preprocess
-
-import tensorflow as tf  # noqa: E402  (signdigits.model sets TF's log level first)
 
 BATCH_SIZE = 256
 

@@ -11,13 +11,12 @@ often yields an empty map). Pure TensorFlow/NumPy/Pillow: the app and any other 
 import threading
 import weakref
 
-import keras
 import matplotlib
 import numpy as np
-import tensorflow as tf
 from PIL import Image
 
 from signdigits import IMAGE_SIZE
+from signdigits.backend import keras, tf
 from signdigits.labels import digit_to_index
 
 CONV_TYPES = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D)

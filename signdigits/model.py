@@ -17,10 +17,8 @@ import h5py
 import numpy as np
 
 from signdigits import IMAGE_SIZE, NUM_CLASSES
+from signdigits.backend import keras
 from signdigits.labels import validate_table
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import keras  # noqa: E402  (after the log-level setting)
 
 TABLE_ATTR = "signdigits_index_to_digit"
 INFO_ATTR = "signdigits_info"
