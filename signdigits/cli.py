@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from signdigits import DATASET_DIR, DEFAULT_MODEL_PATH
+from signdigits.atomic import atomic_path
 
 
 def _stderr(message: str):
@@ -50,9 +51,7 @@ class AtomicCsv:
     Rows go to an anonymous temporary file (``O_TMPFILE``, or created and unlinked at once)
     in the destination folder, so a run killed even with SIGKILL leaves nothing to see
     there, and an older file at ``PATH`` stays as it was. :meth:`commit` copies the rows
-    into a hidden ``.NAME.*.part`` beside ``PATH``, syncs it and renames it into place
-    (``os.replace``: readers see the old file or the whole new one, never a part). The
-    ``.part`` file exists only for that copy; an exception or SIGINT/SIGTERM removes it.
+    into place through :func:`signdigits.atomic.atomic_path`.
     """
 
     def __init__(self, path):
@@ -62,32 +61,15 @@ class AtomicCsv:
         if os.path.exists(path) and not os.access(path, os.W_OK):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
         self.path = path
-        self.folder = os.path.dirname(path)
         self.stream = tempfile.TemporaryFile(
-            "w+", newline="", encoding="utf-8", dir=self.folder, prefix=".signdigits-"
+            "w+", newline="", encoding="utf-8", dir=os.path.dirname(path), prefix=".signdigits-"
         )
 
     def commit(self):
         self.stream.flush()
         self.stream.seek(0)
-        name = os.path.basename(self.path)
-        fd, part = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=self.folder)
-        try:
-            try:
-                mode = os.stat(self.path).st_mode & 0o7777
-            except OSError:
-                umask = os.umask(0)
-                os.umask(umask)
-                mode = 0o666 & ~umask
-            os.fchmod(fd, mode)
-            with open(fd, "w", newline="", encoding="utf-8") as target:
-                shutil.copyfileobj(self.stream, target, 1 << 20)
-                target.flush()
-                os.fsync(target.fileno())
-            os.replace(part, self.path)
-        finally:
-            if os.path.exists(part):
-                os.unlink(part)
+        with atomic_path(self.path) as part, open(part, "w", newline="", encoding="utf-8") as target:
+            shutil.copyfileobj(self.stream, target, 1 << 20)
         self.close()
 
     def close(self):

@@ -9,6 +9,7 @@ each row's participant id (-1 where unknown).
 import csv
 import io
 import re
+import shutil
 import urllib.request
 import zipfile
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from signdigits import DATASET_DIR, IMAGE_SIZE, NUM_CLASSES
+from signdigits.atomic import atomic_path
 from signdigits.labels import INDEX_TO_DIGIT, digit_to_index
 from signdigits.preprocess import UnreadableImageError, preprocess
 from signdigits.sources import IMAGE_SUFFIXES, zip_entry_reader
@@ -144,21 +146,17 @@ def download_upstream(destination: Path, url: str = UPSTREAM_ZIP_URL, log=print)
     """Fetch the upstream dataset's zip archive to ``destination`` (atomically)."""
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(destination.name + ".part")
     log(f"downloading {url}")
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
+        with atomic_path(destination) as partial:
+            with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
+                shutil.copyfileobj(response, out, 1 << 20)
+            if not zipfile.is_zipfile(partial):
+                raise DatasetError(f"{url} did not return a zip archive.")
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise DatasetError(
             f"could not download {url} ({exc}); download it by hand and pass the zip's path."
         ) from exc
-    if not zipfile.is_zipfile(partial):
-        partial.unlink(missing_ok=True)
-        raise DatasetError(f"{url} did not return a zip archive.")
-    partial.replace(destination)
     return destination
 
 
@@ -169,10 +167,8 @@ def save_dataset(dataset: Dataset, out_dir: Path = DATASET_DIR) -> list[Path]:
     written = []
     for name, array in (("x", dataset.x), ("y", dataset.y), ("participants", dataset.participants)):
         path = out_dir / f"{name}.npy"
-        partial = out_dir / f".{name}.npy.part"
-        with open(partial, "wb") as fh:
+        with atomic_path(path) as partial, open(partial, "wb") as fh:
             np.save(fh, array, allow_pickle=False)
-        partial.replace(path)
         written.append(path)
     return written
 

@@ -9,7 +9,6 @@ and its weights are read from the same open file; Keras never opens the file its
 
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import h5py
 import numpy as np
 
 from signdigits import IMAGE_SIZE, NUM_CLASSES
+from signdigits.atomic import atomic_path
 from signdigits.backend import keras
 from signdigits.labels import validate_table
 
@@ -70,29 +70,16 @@ def build_model(
 
 
 def save_model(model: keras.Model, path, index_to_digit, info: dict | None = None) -> Path:
-    """Write ``model`` to ``path`` (HDF5) with the label table, atomically.
-
-    The file is written under a temporary name in the same folder and renamed into
-    place, so an interrupted run never leaves a half-written model where a good one was.
-    Temporary files a killed earlier run left behind are removed first.
-    """
+    """Write ``model`` to ``path`` (HDF5) with the label table, atomically: an interrupted
+    run never leaves a half-written model where a good one was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = validate_table(index_to_digit)
-    for stale in path.parent.glob(f".{path.stem}.*.tmp.h5"):
-        stale.unlink(missing_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.h5", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp_name, 0o644)
-    try:
-        model.save(tmp_name, include_optimizer=False)
-        with h5py.File(tmp_name, "r+") as fh:
+    with atomic_path(path, suffix=".part.h5") as temporary:
+        model.save(temporary, include_optimizer=False)
+        with h5py.File(temporary, "r+") as fh:
             fh.attrs[TABLE_ATTR] = json.dumps(list(table))
             fh.attrs[INFO_ATTR] = json.dumps(info or {})
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
     return path
 
 

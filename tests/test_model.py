@@ -71,7 +71,7 @@ def test_round_trip_keeps_table_and_info(tiny):
 
 
 def test_save_is_atomic_and_leaves_no_temporary_files(tiny):
-    leftovers = [p.name for p in tiny.parent.iterdir() if p.name.endswith(".tmp.h5")]
+    leftovers = [p.name for p in tiny.parent.iterdir() if ".part" in p.name]
     assert leftovers == []
     with h5py.File(tiny, "r") as fh:
         assert json.loads(fh.attrs[TABLE_ATTR]) == list(INDEX_TO_DIGIT)

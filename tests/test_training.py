@@ -62,7 +62,7 @@ def test_smoke_run_writes_model_and_report(trained):
     assert json.loads((report_dir / "report.json").read_text())["model_file"] == "m.h5"
     assert report["split"]["kind"] == "participant"
     assert 0.0 <= report["test"]["accuracy"] <= 1.0
-    assert not [p for p in output.parent.iterdir() if p.name.endswith(".tmp.h5")]
+    assert not [p for p in output.parent.iterdir() if ".part" in p.name]
     assert any("test accuracy" in line for line in log)
 
 
