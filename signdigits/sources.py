@@ -11,6 +11,7 @@ import io
 import os
 import stat
 import threading
+import time
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -23,6 +24,12 @@ MAX_ZIP_ENTRIES = 20_000
 MAX_ZIP_TOTAL_BYTES = 2 * 1024**3  # uncompressed, all image entries together
 
 Item = tuple[str, Callable[[], bytes]]
+
+#: Test hook: with both set, reading item number PAUSE_AT (from 0) of a run first creates
+#: the file PAUSE_FILE, then waits while it exists (once per process), so that a test can
+#: stop or leave a run at a known point instead of racing it.
+PAUSE_FILE_ENV, PAUSE_AT_ENV = "SIGNDIGITS_TEST_PAUSE_FILE", "SIGNDIGITS_TEST_PAUSE_AT"
+_PAUSED = threading.Event()
 
 
 def _ignored(name: str) -> bool:
@@ -144,12 +151,38 @@ def _read_file(path: Path) -> Callable[[], bytes]:
     return read
 
 
+def _pausing(items: Iterator[Item]) -> Iterator[Item]:
+    """``items``, the read of one of them held for a test (see :data:`PAUSE_FILE_ENV`)."""
+    marker, at = os.environ.get(PAUSE_FILE_ENV), os.environ.get(PAUSE_AT_ENV)
+    if not marker or not at:
+        yield from items
+        return
+
+    def held(read):
+        def paused_read():
+            if not _PAUSED.is_set():
+                _PAUSED.set()
+                Path(marker).touch()
+                while os.path.exists(marker):
+                    time.sleep(0.02)
+            return read()
+
+        return paused_read
+
+    for index, (name, read) in enumerate(items):
+        yield name, held(read) if index == int(at) else read
+
+
 def iter_paths(paths, note: Callable[[str], None] = lambda message: None) -> Iterator[Item]:
     """Files, folders (recursively, symlinked folders not followed) and zip archives.
 
     A file named explicitly is always tried (and becomes an error row if it is not an
     image); inside folders only image files and zips are taken.
     """
+    return _pausing(_iter_paths(paths, note))
+
+
+def _iter_paths(paths, note: Callable[[str], None]) -> Iterator[Item]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -179,6 +212,10 @@ def _bytes_of(data) -> bytes:
 
 def iter_uploads(uploads, note: Callable[[str], None] = lambda message: None) -> Iterator[Item]:
     """Uploaded ``(name, data)`` pairs (bytes or file-like); zip uploads are opened."""
+    return _pausing(_iter_uploads(uploads, note))
+
+
+def _iter_uploads(uploads, note: Callable[[str], None]) -> Iterator[Item]:
     for name, data in uploads:
         if name.lower().endswith(".zip"):
             yield from iter_zip(_bytes_of(data), name, note)

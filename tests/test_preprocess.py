@@ -8,7 +8,6 @@ import io
 import os
 import struct
 import threading
-import time
 import tracemalloc
 import zlib
 
@@ -414,13 +413,12 @@ def test_pixel_limit_just_over_the_limit_is_refused_before_decoding(monkeypatch)
 
 
 def test_sixteen_bit_png_just_under_the_pixel_limit_stays_bounded():
-    # Found by the fuzz tests: a 4 kB 16-bit PNG declaring ~100 megapixels (under
-    # MAX_PIXELS, so decoded) took 10 s and 2 GB through float64 temporaries.
+    """A tiny 16-bit PNG declaring just under MAX_PIXELS is decoded without big float64
+    temporaries (they would take gigabytes)."""
     width = 40
     height = pp.MAX_PIXELS // width - 1
     data = png_declaring(width, height, mode_bytes=(16, 0))
     assert len(data) < 200
-    started = time.perf_counter()
     tracemalloc.start()  # numpy's buffers are traced (Pillow's own image memory is not)
     try:
         result = preprocess(data)  # Pillow accepts the short, complete zlib stream: black rows
@@ -428,7 +426,6 @@ def test_sixteen_bit_png_just_under_the_pixel_limit_stays_bounded():
     finally:
         tracemalloc.stop()
     assert_model_input(result)
-    assert time.perf_counter() - started < 30
     assert peak < 500 * 2**20, f"{peak / 2**20:.0f} MB of numpy temporaries"
 
 

@@ -1,13 +1,13 @@
 """Fuzzing preprocess(): whatever the bytes, the answer is a model input or UnreadableImageError.
 
-Thousands of cases in all, bounded in time: hypothesis with a fixed number of examples
-and no database, plus seeded byte mutations and truncations of real photos from ../shared
-(skipped without them) and of generated images (always run).
+Thousands of cases in all, a fixed number: hypothesis with a fixed number of examples and
+no database, plus seeded byte mutations and truncations of real photos from ../shared
+(skipped without them) and of generated images (always run). A case that hangs fails
+through the test timeout; no case is held to a wall-clock limit.
 """
 
 import io
 import struct
-import time
 import zlib
 
 import numpy as np
@@ -27,14 +27,12 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::RuntimeWarning"),
 ]
 
-#: The slowest a single case may take. A hang shows as a failure here or as the test timeout.
-MAX_SECONDS_PER_CASE = 5.0
 
 @pytest.fixture(autouse=True)
 def small_pixel_limit(monkeypatch):
-    """Mutated headers often declare huge sizes. Up to MAX_PIXELS (100 MP) a picture is
-    legitimately decoded, which takes seconds; with the limit at 4 MP each case stays cheap
-    and the refusal path is exercised often. test_preprocess.py tests the real limit."""
+    """Mutated headers often declare huge sizes. Up to MAX_PIXELS (50 megapixels) a picture
+    is legitimately decoded, which takes seconds; with the limit at 4 MP each case stays
+    cheap and the refusal path is exercised often. test_preprocess.py tests the real limit."""
     monkeypatch.setattr(pp, "MAX_PIXELS", 4_000_000)
 
 
@@ -48,8 +46,7 @@ FUZZ = settings(
 
 
 def outcome(source, label="") -> str:
-    """'ok' or 'unreadable'; fails the test on any other exception, bad output or slowness."""
-    started = time.perf_counter()
+    """'ok' or 'unreadable'; fails the test on any other exception or a bad output."""
     try:
         result = preprocess(source)
     except UnreadableImageError as exc:
@@ -63,8 +60,6 @@ def outcome(source, label="") -> str:
         assert np.all(np.isfinite(result)), label
         assert result.min() >= 0.0 and result.max() <= 1.0, label
         kind = "ok"
-    elapsed = time.perf_counter() - started
-    assert elapsed < MAX_SECONDS_PER_CASE, f"{label}: took {elapsed:.1f}s"
     return kind
 
 

@@ -1,9 +1,10 @@
 """The app survives a user who leaves mid-batch, and writes nothing to disk.
 
-A batch of 240 photos is started on the Batch tab and its page is closed while it is
-being classified; the server still answers ``/_stcore/health``, and a new page that runs
-the same batch gets the same rows as ``python -m signdigits predict --csv``. Neither the
-repository, the uploaded folder nor the server's temp folder changes.
+A batch of 240 photos is started on the Batch tab and its page is closed while the server
+provably holds half-way through it (signdigits.sources' test hook); the server still
+answers ``/_stcore/health``, and a new page that runs the same batch gets the same rows as
+``python -m signdigits predict --csv``. Neither the repository, the uploaded folder nor
+the server's temp folder changes.
 
 One server for the module (own process group, loopback only, killed at the end), started
 by conftest.py; photos are copied at run time from ../shared into a temp folder.
@@ -13,6 +14,7 @@ import csv
 import io
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -46,9 +48,23 @@ def server_tmp(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server_env(server_tmp) -> dict[str, str]:
-    """The server's TMPDIR is an empty folder we can inspect."""
-    return {"TMPDIR": str(server_tmp)}
+def pause_file(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("pause") / "paused"
+
+
+@pytest.fixture(scope="module")
+def server_env(server_tmp, pause_file) -> dict[str, str]:
+    """The server's TMPDIR is an empty folder we can inspect; its first batch holds before
+    reading the middle photo, having created ``pause_file``, until that file is removed."""
+    return {"TMPDIR": str(server_tmp), "SIGNDIGITS_TEST_PAUSE_FILE": str(pause_file),
+            "SIGNDIGITS_TEST_PAUSE_AT": str(PHOTOS // 2)}
+
+
+def appears(path: Path, seconds: float = WAIT_MS / 1000) -> bool:
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return path.exists()
 
 
 @pytest.fixture(scope="module")
@@ -81,21 +97,21 @@ def cli_rows(folder: Path, classifier, tmp_path, monkeypatch) -> dict[str, dict]
         return {Path(row["file"]).name: row for row in csv.DictReader(fh)}
 
 
-def test_closing_the_page_mid_batch(browser, server, batch_folder, server_tmp, classifier,
-                                    tmp_path, monkeypatch):  # fmt: skip
+def test_closing_the_page_mid_batch(browser, server, batch_folder, server_tmp, pause_file,
+                                    classifier, tmp_path, monkeypatch):  # fmt: skip
     url, process = server
     repo_before = snapshot(ROOT, SKIPPED_PARTS)
     upload_before = snapshot(batch_folder)
 
-    # start the batch and leave while it is being classified
+    # start the batch and leave while the server holds half-way through it
     context, page = open_batch_tab(browser, url)
     try:
         page.locator(".st-key-batch_folder input[type=file]").set_input_files(str(batch_folder))
-        page.get_by_text("Classif").first.wait_for()  # "Classifying 240 images…" / "Classified n of 240"
-        mid_run = not page.get_by_text("Download CSV").is_visible()
+        assert appears(pause_file), "the batch never reached its middle photo"
+        assert not page.get_by_text("Download CSV").is_visible()
     finally:
         context.close()
-    assert mid_run, "the batch finished before the page could be closed"
+        pause_file.unlink(missing_ok=True)  # the server's run goes on, with nobody watching
     assert healthy(url) and process.poll() is None
 
     # a new page runs the same batch to the end
