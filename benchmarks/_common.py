@@ -1,18 +1,13 @@
-"""Shared pieces of the app benchmarks: photos copied at run time, a Streamlit server on a
-free loopback port (own process group, always stopped), and a memory sampler for it.
+"""Shared pieces of the app benchmarks: photos copied at run time and a memory sampler.
+The Streamlit server and chromium come from tests/e2e/launch.py, as in the browser tests.
 
 Nothing here writes into the repository: photos, zips and logs go to a temp folder.
 """
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import threading
-import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -21,10 +16,6 @@ sys.path.insert(0, str(ROOT))
 #: The photos beside a checkout of this repository; they are never committed to it.
 SHARED_DATA_DIR = ROOT.parent / "shared" / "sign-language-digits"
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 LOG_LINE = "signdigits: loading the model from"
 
 
@@ -53,12 +44,6 @@ def zip_photos(photos, count: int, path: Path) -> Path:
             source = photos[i % len(photos)]
             archive.write(source, f"photos/{i:05d}_{source.parent.name}_{source.name}")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _status_kb(pid: int, field: str) -> int:
@@ -112,57 +97,6 @@ class MemorySampler:
     def stop(self):
         self._stop.set()
         self._thread.join(timeout=5)
-
-
-class Server:
-    """``streamlit run app.py`` on 127.0.0.1:<free port>; a context manager that always stops it."""
-
-    def __init__(self, log_path: Path, start_timeout: float = 120):
-        self.log_path, self.start_timeout = Path(log_path), start_timeout
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = None
-
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=5) as answer:
-                return answer.read().strip() == b"ok"
-        except OSError:
-            return False
-
-    def __enter__(self):
-        self._log = self.log_path.open("w")
-        env = {k: v for k, v in os.environ.items() if k != "SIGNDIGITS_MODEL"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(self.port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        deadline = time.monotonic() + self.start_timeout
-        try:
-            while not self.healthy():
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"streamlit did not start; see {self.log_path}")
-                time.sleep(0.5)
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=15)
-        self._log.close()
-        return False
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 def predicted_digits(paths) -> dict[str, int]:

@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
-    CHROMIUM, CHROMIUM_ARGS, ROOT, MemorySampler, Server, copy_photos, shared_photos, zip_photos,
-)  # fmt: skip
+from _common import ROOT, MemorySampler, copy_photos, shared_photos, zip_photos  # noqa: E402
+
+from tests.e2e.launch import CHROMIUM_LAUNCH, streamlit_server  # noqa: E402
 
 WRAPPER = (
     "import resource, subprocess, sys, time; t = time.perf_counter(); "
@@ -50,8 +50,8 @@ def cli_peak(folder: Path, out: Path) -> dict:
 def app_peak(archive: Path, count: int, log: Path) -> dict:
     from playwright.sync_api import sync_playwright
 
-    with Server(log) as server, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with streamlit_server(log) as server, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**CHROMIUM_LAUNCH)
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             page = context.new_page()

@@ -23,10 +23,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
-    CHROMIUM, CHROMIUM_ARGS, LOG_LINE, MemorySampler, Server, copy_photos,
-    predicted_digits, shared_photos,
-)  # fmt: skip
+from _common import LOG_LINE, MemorySampler, copy_photos, predicted_digits, shared_photos  # noqa: E402
+
+from tests.e2e.launch import CHROMIUM_LAUNCH, healthy, streamlit_server  # noqa: E402
 
 SESSION_TIMEOUT_MS = 300_000  # one session may take at most 5 minutes
 
@@ -61,7 +60,7 @@ async def drive(url: str, folders: list[Path]) -> list[dict]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(**CHROMIUM_LAUNCH)
         try:
             return await asyncio.wait_for(
                 asyncio.gather(*(session(browser, url, f, i) for i, f in enumerate(folders))),
@@ -88,7 +87,8 @@ def main(argv=None) -> int:
             folders.append(folder)
         expected = predicted_digits(files)  # also warms nothing in the server: other process
 
-        with Server(tmp / "streamlit.log") as server:
+        log = tmp / "streamlit.log"
+        with streamlit_server(log) as server:
             sampler = MemorySampler(server.process.pid).start()
             idle_kb = sampler.current_kb()
             try:
@@ -97,8 +97,8 @@ def main(argv=None) -> int:
                 wall = time.perf_counter() - started
             finally:
                 sampler.stop()
-            healthy = server.healthy()
-            loads = server.log_text().count(LOG_LINE)
+            still_healthy = healthy(server.url)
+            loads = log.read_text(errors="replace").count(LOG_LINE)
 
     rows = [row for result in results for row in result["rows"]]
     matches = sum(1 for row in rows if row["digit"] != "" and
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
         "server_peak_rss_mb": round(sampler.peak_rss_kb / 1024, 1),
         "server_vmhwm_mb": round(sampler.hwm_kb / 1024, 1),
         "model_loads": loads,
-        "server_healthy_after": healthy,
+        "server_healthy_after": still_healthy,
     }
     print(f"{'sessions x photos':28s} {args.sessions} x {args.photos}")
     print(f"{'rows returned':28s} {len(rows)} of {figures['rows_expected']}")
@@ -127,12 +127,12 @@ def main(argv=None) -> int:
     print(f"{'server peak RSS (MB)':28s} {figures['server_peak_rss_mb']} (sampled every 0.1 s)")
     print(f"{'server VmHWM (MB)':28s} {figures['server_vmhwm_mb']}")
     print(f"{'model loads (log lines)':28s} {loads}")
-    print(f"{'server healthy after':28s} {healthy}")
+    print(f"{'server healthy after':28s} {still_healthy}")
     for error in figures["session_errors"]:
         print("session error:", error)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
-    ok = (matches == figures["rows_expected"] and loads == 1 and healthy)
+    ok = matches == figures["rows_expected"] and loads == 1 and still_healthy
     return 0 if ok else 1
 
 
