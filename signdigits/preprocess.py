@@ -19,9 +19,10 @@ from signdigits import IMAGE_SIZE
 
 #: Formats we decode. Anything else (EPS, PSD, SVG, ...) is refused before decoding.
 #: (Multi-picture JPEGs, format "MPO", are opened by the JPEG plugin: Pillow registers no
-#: separate opener for MPO, and naming it here made ``Image.open`` fail on every non-JPEG.)
+#: separate opener for MPO, and naming it here would make ``Image.open`` fail on every
+#: non-JPEG.)
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
-#: Largest image we decode, in pixels (a 100-megapixel picture is refused, not decoded).
+#: Largest image we decode, in pixels (a larger one is refused before it is decoded).
 MAX_PIXELS = 50_000_000
 #: Largest encoded file we read, in bytes.
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -117,8 +118,8 @@ def open_image(source, draft=("L", IMAGE_SIZE)) -> Image.Image:
 
 
 def _high_bit_depth_to_gray(image: Image.Image) -> Image.Image:
-    # In place and in the image's own dtype: a tiny 16-bit PNG declaring ~100 megapixels
-    # (just under MAX_PIXELS) cost 2 GB and 10 s through float64 temporaries.
+    # In place and in the image's own dtype: through float64 temporaries, a tiny 16-bit PNG
+    # declaring just under MAX_PIXELS would cost gigabytes.
     array = np.array(image)
     if image.mode == "F":
         if array.size and np.nanmax(array) <= 1.0:
