@@ -12,9 +12,8 @@ sleeves).
 
 import math
 
-import tensorflow as tf
-
 from signdigits import IMAGE_SIZE
+from signdigits.backend import tf
 
 
 def _salted(seed, salt):

@@ -22,12 +22,10 @@ import numpy as np
 
 from signdigits import DEFAULT_MODEL_PATH, report_dir_for
 from signdigits.augment import augment
+from signdigits.backend import keras, tf
 from signdigits.data import Dataset, load_dataset
 from signdigits.labels import INDEX_TO_DIGIT
 from signdigits.model import build_model, save_model
-
-import keras  # noqa: E402  (signdigits.model sets TF's log level first)
-import tensorflow as tf  # noqa: E402
 
 
 class TrainingError(ValueError):
