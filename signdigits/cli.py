@@ -188,8 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="classify images, folders (recursive) and zip archives",
         description="Writes one CSV row per image: file,digit,confidence,p0..p9,error. "
         "Unreadable files get an error row and a line on stderr; the run goes on. "
-        "A cell that a spreadsheet would read as a formula (starting with = + - @) gets a "
-        "leading '. Names that begin with - go after --: predict -- -photo.jpg",
+        "A cell that a spreadsheet would read as a formula (one that starts with = + - @, a "
+        "tab or CR) gets a leading '. Names that begin with - go after --: predict -- -photo.jpg",
     )
     predict.add_argument(
         "paths", nargs="+", help="image files, folders or .zip archives (after -- if one begins with -)"
