@@ -9,6 +9,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATASET_DIR = PROJECT_ROOT / "dataset"
 DEFAULT_MODEL_PATH = PROJECT_ROOT / "model.h5"
+DEFAULT_LOCALIZER_PATH = PROJECT_ROOT / "localizer.h5"
 SHARED_DATA_DIR = PROJECT_ROOT.parent / "shared" / "sign-language-digits"
 
 IMAGE_SIZE = 64

@@ -15,10 +15,12 @@ import h5py
 
 from signdigits import IMAGE_SIZE, NUM_CLASSES
 from signdigits.labels import validate_table
+from signdigits.preprocess import LOCATOR_SIZE
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402  (after the log-level setting)
 
+LOCATOR_OUTPUTS = 5  # x0, y0, x1, y1, hand probability
 TABLE_ATTR = "signdigits_index_to_digit"
 INFO_ATTR = "signdigits_info"
 SAFE_LAYERS = {
@@ -64,7 +66,27 @@ def build_model(
     return keras.Model(inputs, outputs, name=name)
 
 
-def save_model(model: keras.Model, path, index_to_digit, info: dict | None = None) -> Path:
+def build_localizer(filters=(24, 32, 48, 64, 96), name="signdigits_localizer") -> keras.Model:
+    """The hand localizer: 96x96 RGB -> the hand's box ``x0, y0, x1, y1`` (shares of the
+    picture) and the probability that there is a hand at all, five sigmoid outputs.
+
+    Five stride-2 conv blocks (96 -> 3 pixels) keep where things are; a dense layer
+    reads the box off the last 3x3 map.
+    """
+    inputs = keras.Input(shape=(LOCATOR_SIZE, LOCATOR_SIZE, 3), name="picture")
+    x = inputs
+    for block, width in enumerate(filters, start=1):
+        x = keras.layers.Conv2D(
+            width, 3, strides=2, padding="same", use_bias=False, name=f"conv{block}"
+        )(x)
+        x = keras.layers.BatchNormalization(name=f"bn{block}")(x)
+        x = keras.layers.Activation("relu", name=f"relu{block}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    outputs = keras.layers.Dense(LOCATOR_OUTPUTS, activation="sigmoid", name="box_and_score")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def save_model(model: keras.Model, path, index_to_digit=None, info: dict | None = None) -> Path:
     """Write ``model`` to ``path`` (HDF5) with the label table, atomically.
 
     The file is written under a temporary name in the same folder and renamed into
@@ -73,7 +95,7 @@ def save_model(model: keras.Model, path, index_to_digit, info: dict | None = Non
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = validate_table(index_to_digit)
+    table = None if index_to_digit is None else validate_table(index_to_digit)
     for stale in path.parent.glob(f".{path.stem}.*.tmp.h5"):
         stale.unlink(missing_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.h5", dir=path.parent)
@@ -82,7 +104,8 @@ def save_model(model: keras.Model, path, index_to_digit, info: dict | None = Non
     try:
         model.save(tmp_name, include_optimizer=False)
         with h5py.File(tmp_name, "r+") as fh:
-            fh.attrs[TABLE_ATTR] = json.dumps(list(table))
+            if table is not None:
+                fh.attrs[TABLE_ATTR] = json.dumps(list(table))
             fh.attrs[INFO_ATTR] = json.dumps(info or {})
         os.replace(tmp_name, path)
     finally:
@@ -110,7 +133,7 @@ def _foreign_modules(node) -> set[str]:
     return found
 
 
-def inspect_model_file(path) -> tuple[dict, tuple[int, ...], dict]:
+def inspect_model_file(path, needs_table=True) -> tuple[dict, tuple[int, ...] | None, dict]:
     """Read architecture, label table and info from ``path`` without building anything.
 
     Raises :class:`ModelFileError` if the file is missing, not HDF5, carries layers
@@ -139,24 +162,30 @@ def inspect_model_file(path) -> tuple[dict, tuple[int, ...], dict]:
             f"{path} contains layers that are not allowed ({', '.join(unsafe) or config.get('class_name')}); "
             f"only plain convolutional layers are loaded, never custom code. {retrain}"
         )
-    if table_text is None:
+    if table_text is None and needs_table:
         raise ModelFileError(
             f"{path} carries no index-to-digit table, so its outputs cannot be named. {retrain}"
         )
     try:
-        table = validate_table(json.loads(_attr_text(table_text)), source=f"{path}'s label table")
+        table = None if table_text is None else validate_table(
+            json.loads(_attr_text(table_text)), source=f"{path}'s label table"
+        )
         info = json.loads(_attr_text(info_text)) if info_text is not None else {}
     except (ValueError, RecursionError) as exc:
         raise ModelFileError(f"{exc} {retrain}") from exc
     return config, table, info
 
 
-def load_model(path) -> tuple[keras.Model, tuple[int, ...], dict]:
+def load_model(
+    path, input_shape=(IMAGE_SIZE, IMAGE_SIZE, 1), outputs=NUM_CLASSES, needs_table=True
+) -> tuple[keras.Model, tuple[int, ...] | None, dict]:
     """Load a model file safely: ``(model, index_to_digit, info)``.
 
-    Raises :class:`ModelFileError` with a sentence meant for people on any problem.
+    The model must map ``input_shape`` to ``outputs`` values (the classifier's by
+    default); ``needs_table=False`` accepts a file without the label table (the
+    localizer). Raises :class:`ModelFileError` with a sentence meant for people.
     """
-    _, table, info = inspect_model_file(path)
+    _, table, info = inspect_model_file(path, needs_table)
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # truncated weights, mismatched shapes, ...
@@ -164,10 +193,10 @@ def load_model(path) -> tuple[keras.Model, tuple[int, ...], dict]:
             f"{path} could not be loaded ({type(exc).__name__}: {exc}). "
             "Train one with `python train_model.py`, or pass another file."
         ) from exc
-    expected_in = (None, IMAGE_SIZE, IMAGE_SIZE, 1)
-    if tuple(model.input_shape) != expected_in or tuple(model.output_shape) != (None, NUM_CLASSES):
+    expected_in = (None, *input_shape)
+    if tuple(model.input_shape) != expected_in or tuple(model.output_shape) != (None, outputs):
         raise ModelFileError(
             f"{path} maps {model.input_shape} to {model.output_shape}; signdigits needs "
-            f"{expected_in} -> (None, {NUM_CLASSES}). Train one with `python train_model.py`."
+            f"{expected_in} -> (None, {outputs}). Train one with `python train_model.py`."
         )
     return model, table, info
