@@ -15,17 +15,17 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 import streamlit_drawable_canvas  # called through the module, so tests can patch st_canvas
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from signdigits import DEFAULT_MODEL_PATH, NUM_CLASSES, report_dir_for
-from signdigits.classifier import Classifier
+from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH, NUM_CLASSES, report_dir_for
+from signdigits.classifier import Classifier, HandReading
 from signdigits.explain import grad_cam, overlay
 from signdigits.model import ModelFileError
+from signdigits.evaluate import format_table
 from signdigits.preprocess import (
     UnreadableImageError,
     model_input_to_image,
     open_image,
-    preprocess,
     to_grayscale,
 )
 from signdigits.report import read_report
@@ -33,6 +33,7 @@ from signdigits.results import to_csv
 from signdigits.sources import IMAGE_SUFFIXES, iter_uploads
 
 MODEL_PATH = Path(os.environ.get("SIGNDIGITS_MODEL") or DEFAULT_MODEL_PATH)
+LOCALIZER_PATH = Path(os.environ.get("SIGNDIGITS_LOCALIZER") or DEFAULT_LOCALIZER_PATH)
 IMAGE_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES]
 DEFAULT_THRESHOLD = 0.6
 ACCENT = "#C2410C"  # the theme's primary colour (.streamlit/config.toml)
@@ -51,10 +52,10 @@ st.set_page_config(page_title="signdigits", page_icon=":material/front_hand:", l
 
 
 @st.cache_resource(show_spinner="Loading the model…")
-def load_classifier(path: str) -> Classifier:
-    """The model, loaded once per server and model file."""
+def load_classifier(path: str, localizer_path: str) -> Classifier:
+    """The models, loaded once per server and pair of model files."""
     st.logger.get_logger("signdigits.app").info("signdigits: loading the model from %s", path)
-    return Classifier(path)
+    return Classifier(path, localizer_path)
 
 
 def guarded(page):
@@ -109,16 +110,34 @@ def probability_chart(prediction):
     st.altair_chart(chart, width="stretch")
 
 
-def show_result(classifier: Classifier, model_input, picture=None, caption=""):
-    """The result panel: picture, digit, confidence, what the model saw, why, all ten bars."""
-    prediction = classifier.predict_input(model_input)
-    uncertain = prediction.confidence < threshold()
+def with_box(picture: Image.Image, reading: HandReading) -> Image.Image:
+    """``picture`` with the box where the hand was found drawn on it."""
+    if reading.box is None:
+        return picture
+    scale = picture.width / reading.size[0]
+    framed = picture.copy()
+    line = max(2, round(max(picture.size) / 200))
+    ImageDraw.Draw(framed).rectangle([v * scale for v in reading.box], outline=ACCENT, width=line)
+    return framed
+
+
+def show_result(classifier: Classifier, reading: HandReading, picture=None, caption=""):
+    """The result panel: picture with the hand's box, digit, confidence, what the model
+    saw, why, all ten bars; or, where no hand was found, what to do about it."""
     columns = st.columns(4 if picture is not None else 3, gap="medium")
     if picture is not None:
         with columns[0]:
             st.markdown("**Your image**")
-            st.image(picture, caption=caption or None, width="stretch")
+            st.image(with_box(picture, reading), caption=caption or None, width="stretch")
             columns = columns[1:]
+    if reading.model_input is None:
+        with columns[0]:
+            st.warning(f"**No hand found** (hand score {reading.hand_score:.0%}). Show one hand "
+                       "clearly, or mark it yourself: **Draw → Crop a photo**.")
+        return
+    model_input = reading.model_input
+    prediction = classifier.predict_reading(reading)
+    uncertain = prediction.confidence < threshold()
     with columns[0]:
         color = "#B45309" if uncertain else "inherit"
         st.markdown(
@@ -148,17 +167,17 @@ def show_result(classifier: Classifier, model_input, picture=None, caption=""):
 
 
 def classify_bytes(classifier: Classifier, data: bytes, name: str):
-    """Preprocess uploaded bytes and show the result panel, or say why it cannot be read."""
+    """Find the hand in uploaded bytes and show the result panel, or say why it cannot be read."""
     try:
-        model_input = preprocess(data)
+        reading = classifier.find_hand(data)
     except UnreadableImageError as exc:
         st.error(f"Cannot read **{name}**: {exc}.")
         return
     try:
         picture = display_photo(data)
-    except Exception:  # the model could read it; show what it saw instead
-        picture = model_input_to_image(model_input)
-    show_result(classifier, model_input, picture, caption=name)
+    except Exception:  # the model could read it; show only the answer
+        picture = None
+    show_result(classifier, reading, picture, caption=name)
 
 
 # ---------------------------------------------------------------- pages
@@ -167,7 +186,8 @@ def classify_bytes(classifier: Classifier, data: bytes, name: str):
 @st.fragment
 @guarded
 def one_photo_page(classifier: Classifier):
-    st.caption("A right hand showing a digit, centred, in front of a light wall works best.")
+    st.caption("Either hand, near or far, on any background: the box shows where the hand "
+               "was found. If it is wrong, mark the hand in **Draw → Crop a photo**.")
     source = st.segmented_control("Source", ["Upload a photo", "Take a photo"],
                                   default="Upload a photo", key="photo_source",
                                   label_visibility="collapsed")
@@ -218,12 +238,12 @@ def sketch(classifier: Classifier):
         if not drawn or canvas.image_data is None:
             st.info("Draw on the canvas; the answer appears when you let go of the mouse.")
             return
-        show_result(classifier, preprocess(canvas.image_data))
+        show_result(classifier, classifier.find_hand(canvas.image_data))
 
 
 def crop(classifier: Classifier):
-    st.caption("For a photo where the hand is small: drag a rectangle around the hand, "
-               "and only that part is classified.")
+    st.caption("When the box on a photo is wrong (or there is none): drag a rectangle "
+               "around the hand, and the hand is read there.")
     upload = st.file_uploader("Photo with a hand in it", type=IMAGE_TYPES, key="crop_photo")
     if upload is None:
         return
@@ -246,8 +266,8 @@ def crop(classifier: Classifier):
     if box is None:
         st.info("Drag a rectangle around the hand.")
         return
-    part = picture.crop(box)
-    show_result(classifier, preprocess(part), part, caption="the part you marked")
+    show_result(classifier, classifier.find_hand(picture, box=box), picture,
+                caption="the hand where you marked it")
 
 
 @st.fragment
@@ -367,35 +387,32 @@ def model_page(classifier: Classifier):
                 "`python train_model.py` writes one.")
         return
     test, split = report["test"], report["split"]
-    st.markdown(f"Tested on **{test['images']} photos of {len(split['test_participants'])} "
-                "people the model never saw** while it was trained or tuned.")
+    plain = test["variants"]["plain"]
+    st.markdown(f"Tested on photos of **{len(split['test_participants'])} people the model "
+                "never saw** while it was trained or tuned: their plain photos, and the same "
+                "photos as people take them (mirrored, turned, from further away, on dark and "
+                "busy backgrounds, as webcam frames, as drawings).")
     columns = st.columns(4)
-    columns[0].metric("Accuracy", f"{test['accuracy']:.1%}")
-    columns[1].metric("Mistakes", f"{test['errors']} of {test['images']}")
-    columns[2].metric("Macro ROC AUC", f"{test['macro_roc_auc']:.4f}")
-    columns[3].metric("Model size", f"{report['model_bytes'] / 1024:.0f} KiB",
-                      help=f"{report['parameters']:,} parameters")
-
-    scores_column, matrix_column = st.columns([2, 3], gap="large")
-    with scores_column:
-        st.markdown("**Per digit**")
-        scores = pd.DataFrame.from_dict(test["per_digit"], orient="index")
-        scores.index.name = "digit"
-        st.dataframe(scores.reset_index(), hide_index=True, column_config={
-            "digit": st.column_config.TextColumn("Digit"),
-            "precision": st.column_config.NumberColumn("Precision", format="%.3f"),
-            "recall": st.column_config.NumberColumn("Recall", format="%.3f"),
-            "f1": st.column_config.ProgressColumn("F1", min_value=0.0, max_value=1.0,
-                                                  format="%.3f"),
-            "support": st.column_config.NumberColumn("Photos"),
-        })
-    with matrix_column:
-        if (directory / "confusion_matrix.png").is_file():
-            st.image(str(directory / "confusion_matrix.png"), width="stretch")
-    if (directory / "training_curves.png").is_file():
-        st.markdown("**Training curves**")
-        st.image(str(directory / "training_curves.png"), width="stretch")
+    columns[0].metric("Plain photos", f"{plain['accuracy']:.1%}", help=f"{plain['images']} photos")
+    webcam = test["variants"].get("webcam")
+    if webcam:
+        columns[1].metric("Webcam frames", f"{webcam['accuracy']:.1%}")
+    columns[2].metric("Calibration error", f"{test['ece']:.3f}",
+                      help="Expected calibration error: how far confidence is from accuracy")
+    columns[3].metric("Model size", f"{(report['model_bytes'] + report['localizer_bytes']) / 1024:.0f} KiB",
+                      help=f"classifier {report['parameters']:,} parameters, plus the hand localizer")
+    table_column, picture_column = st.columns([3, 2], gap="large")
+    with table_column:
+        st.markdown(format_table(test))
+    with picture_column:
+        if (directory / "reliability.png").is_file():
+            st.image(str(directory / "reliability.png"), width="stretch")
+    if (directory / "confusion_matrix.png").is_file():
+        with st.expander("Which digits are confused"):
+            st.image(str(directory / "confusion_matrix.png"), width=480)
     with st.expander("How it was trained"):
+        if (directory / "training_curves.png").is_file():
+            st.image(str(directory / "training_curves.png"), width="stretch")
         st.markdown(
             f"- Split by {split['kind']}: {split['train_images']} training, "
             f"{split['val_images']} validation, {split['test_images']} test photos\n"
@@ -415,11 +432,11 @@ with setting_column:
               help="Answers below this confidence are marked uncertain.")
 
 try:
-    model = load_classifier(str(MODEL_PATH))
+    model = load_classifier(str(MODEL_PATH), str(LOCALIZER_PATH))
 except ModelFileError as exc:
     st.error(f"**The model could not be loaded.** {exc}")
     st.markdown("To create it, run this in the project folder, then reload the page:")
-    st.code("python train_model.py", language="bash")
+    st.code("python train_model.py --localizer\npython train_model.py", language="bash")
     st.stop()
 
 photo_tab, draw_tab, batch_tab, model_tab = st.tabs(

@@ -1,6 +1,7 @@
-"""Train the signdigits model on dataset/x.npy and dataset/y.npy.
+"""Train the signdigits models on the dataset arrays (dataset/*.npy).
 
-    python train_model.py                  # reproduces the bundled model.h5 and its report
+    python train_model.py --localizer      # the hand localizer, localizer.h5 (first)
+    python train_model.py                  # the classifier, model.h5, and its report
     python train_model.py --epochs 5 --teacher-epochs 0 --output /tmp/quick.h5
 
 Build the arrays first with `python -m signdigits build-dataset ../shared/sign-language-digits`.
@@ -11,9 +12,12 @@ import sys
 
 import signdigits.backend  # noqa: F401  (TensorFlow quietly, before any module imports it)
 from signdigits.data import DatasetError
-from signdigits.training import TrainConfig, TrainingError, train
+from signdigits.training import (
+    LocalizerConfig, TrainConfig, TrainingError, train, train_localizer,
+)  # fmt: skip
 
 DEFAULTS = TrainConfig()
+LOCALIZER_DEFAULTS = LocalizerConfig()
 
 
 def positive_int(text: str) -> int:
@@ -23,14 +27,21 @@ def positive_int(text: str) -> int:
     return value
 
 
-def parse_args(argv=None) -> TrainConfig:
+def parse_args(argv=None) -> TrainConfig | LocalizerConfig:
     parser = argparse.ArgumentParser(
         description=(
             "Train the three-conv-layer signdigits CNN (distilled from a six-conv-layer "
-            "teacher) and write the model plus a report folder beside it."
+            "teacher) and write the model plus a report folder beside it; with "
+            "--localizer, train the hand localizer it reads crops from (do that first)."
         ),
     )
     add = parser.add_argument
+    add(
+        "--localizer",
+        dest="train_localizer",
+        action="store_true",
+        help="train the hand localizer (default output: localizer.h5) instead of the classifier",
+    )
     add("--x", dest="x_path", help="images array (default: dataset/x.npy, or X.npy)")
     add("--y", dest="y_path", help="one-hot labels array (default: y.npy beside --x)")
     add(
@@ -41,10 +52,11 @@ def parse_args(argv=None) -> TrainConfig:
     )
     add(
         "--output",
-        default=DEFAULTS.output,
-        help="where to write the model; its report folder goes beside it (default: model.h5)",
+        help="where to write the model; its report folder goes beside it "
+        "(default: model.h5, or localizer.h5 with --localizer)",
     )
-    add("--epochs", type=positive_int, default=DEFAULTS.epochs, help="epochs for the model (default: %(default)s)")
+    add("--epochs", type=positive_int, help=f"epochs (default: {DEFAULTS.epochs}, "
+        f"localizer {LOCALIZER_DEFAULTS.epochs})")
     add(
         "--teacher-epochs",
         type=int,
@@ -52,7 +64,10 @@ def parse_args(argv=None) -> TrainConfig:
         help="epochs for the six-conv-layer teacher it learns from; 0 trains without one "
         "(default: %(default)s)",
     )
-    add("--batch-size", type=positive_int, default=DEFAULTS.batch_size, help="images per step (default: %(default)s)")
+    add("--steps-per-epoch", type=positive_int, help=f"steps per epoch (default: "
+        f"{DEFAULTS.steps_per_epoch}, localizer {LOCALIZER_DEFAULTS.steps_per_epoch})")
+    add("--batch-size", type=positive_int, help=f"images per step (default: {DEFAULTS.batch_size}, "
+        f"localizer {LOCALIZER_DEFAULTS.batch_size})")
     add("--seed", type=int, default=DEFAULTS.seed, help="seed for split, init and augmentation (default: %(default)s)")
     add(
         "--resume",
@@ -60,14 +75,28 @@ def parse_args(argv=None) -> TrainConfig:
         help="go on from the last finished epoch of an interrupted run with the same data "
         "and flags; the result is the same as an uninterrupted run's",
     )
-    args = parser.parse_args(argv)
-    return TrainConfig(**vars(args))
+    add(
+        "--localizer-file",
+        dest="localizer",
+        default=DEFAULTS.localizer,
+        help="the hand localizer the classifier's crops are framed by (default: localizer.h5)",
+    )
+    values = vars(parser.parse_args(argv))
+    if values.pop("train_localizer"):
+        values.pop("teacher_epochs")
+        values.pop("localizer")
+        config = LocalizerConfig
+        values["output"] = values["output"] or LOCALIZER_DEFAULTS.output
+    else:
+        config = TrainConfig
+        values["output"] = values["output"] or DEFAULTS.output
+    return config(**{k: v for k, v in values.items() if v is not None})
 
 
 def main(argv=None) -> int:
     config = parse_args(argv)
     try:
-        train(config)
+        (train_localizer if isinstance(config, LocalizerConfig) else train)(config)
     except (DatasetError, TrainingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ def bundled_file(name: str) -> Path:
 
 
 DEFAULT_MODEL_PATH = bundled_file("model.h5")
+DEFAULT_LOCALIZER_PATH = bundled_file("localizer.h5")
 
 
 def report_dir_for(model_path) -> Path:

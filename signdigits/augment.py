@@ -1,100 +1,248 @@
-"""Training-time augmentation that imitates other people and other photos.
+"""Training material made on the fly, in TensorFlow: hand crops for the classifier and
+whole scenes for the hand localizer, from the dataset's photos and their hand masks.
 
-Everything is stateless and keyed by a seed pair, so a run (or a resumed run) with the
-same seed sees exactly the same augmented batches.
+Everything is stateless and keyed by a seed pair; every random quantity has its own
+stream, derived with ``tf.random.experimental.stateless_fold_in``, so a run (or a
+resumed run) with the same seed sees exactly the same batches.
 
-Geometry: rotation, zoom, anisotropic scale, shear and shift in one affine warp (hands
-of other sizes, held at other angles and places). Photometry: contrast, brightness and
-gamma (other skin tones, lights and exposures), a vignette of random strength (other
-lamps), blur and noise (other cameras), and a random erased patch (occlusions, rings,
-sleeves).
+Crops (:func:`hand_crops`) imitate what the classifier is shown at run time: the square
+around a found hand (:data:`signdigits.preprocess.CROP_SCALE` times its box), with the
+box's error (shift and size jitter), any side (mirroring), angle (rotation), background
+(the photo's own wall, a pasted-in background, or the canvas of a drawing), light and
+camera (contrast, brightness, gamma, vignette, blur, low resolution, noise, occlusion).
+Scenes (:func:`hand_scenes`) paste the hand anywhere in a frame, at 20-100 % of its
+height, or leave it out, and give the hand's exact box.
 """
 
 import math
 
 from signdigits import IMAGE_SIZE
 from signdigits.backend import tf
+from signdigits.preprocess import CROP_SCALE, LOCATOR_SIZE
+
+# Crops: how far the localizer's box may be off, and the other variations.
+CROP_ZOOM = 0.15  # log-scale jitter of the crop's size
+CROP_SHIFT = 0.10  # jitter of its centre, as a share of its side
+CROP_ASPECT = 0.08  # log-scale anisotropy (other hand shapes)
+ROTATION_DEGREES = 25.0
+# Shares of the crop's background: the photo's own wall, a pasted background, drawings.
+OWN_WALL, PASTED, SILHOUETTE = 0.3, 0.5, 0.1  # the rest (0.1): outlines
+# Scenes: hand box height as a share of the frame, empty frames, frames of a plain photo.
+SCENE_MIN_HEIGHT, SCENE_MAX_HEIGHT = 0.2, 1.0
+NO_HAND, PLAIN_PHOTO, DRAWN = 0.15, 0.15, 0.05
+SCENE_ROTATION_DEGREES = 30.0
+SCENE_STRETCH = 0.3  # log-scale anisotropy: photos of any aspect are squeezed to a square
+ARM = 0.5  # share of hands whose forearm goes on past the photo's edge
+GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601-2, as Pillow's convert("L")
 
 
-def _salted(seed, salt):
-    return tf.convert_to_tensor(seed, dtype=tf.int32) + tf.constant([0, salt], dtype=tf.int32)
+def _stream(seed, salt):
+    return tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int32), salt)
 
 
-def _uniform(seed, shape, low, high, salt):
-    return tf.random.stateless_uniform(shape, seed=_salted(seed, salt), minval=low, maxval=high)
+def _uniform(seed, salt, shape, low=-1.0, high=1.0):
+    return tf.random.stateless_uniform(shape, seed=_stream(seed, salt), minval=low, maxval=high)
 
 
-def random_affine(images, seed, strength=1.0):
-    """Warp each image of a (B, 64, 64, 1) batch by its own random affine transform."""
-    n = tf.shape(images)[0]
-    angle = _uniform(seed, [n], -1.0, 1.0, 1) * math.radians(15) * strength
-    zoom = tf.exp(_uniform(seed, [n], -1.0, 1.0, 2) * 0.15 * strength)
-    aspect = tf.exp(_uniform(seed, [n], -1.0, 1.0, 3) * 0.08 * strength)
-    shear = _uniform(seed, [n], -1.0, 1.0, 4) * 0.1 * strength
-    shift = _uniform(seed, [n, 2], -1.0, 1.0, 5) * 0.1 * IMAGE_SIZE * strength
-    sx, sy = zoom * aspect, zoom / aspect
-    cos, sin = tf.cos(angle), tf.sin(angle)
-    # forward map A = R(angle) @ Shear @ diag(sx, sy); the op needs output -> input, A^-1
-    a00, a01 = cos * sx, (cos * shear - sin) * sy
-    a10, a11 = sin * sx, (sin * shear + cos) * sy
-    det = a00 * a11 - a01 * a10
-    i00, i01, i10, i11 = a11 / det, -a01 / det, -a10 / det, a00 / det
-    center = (IMAGE_SIZE - 1) / 2.0
-    ox, oy = center + shift[:, 0], center + shift[:, 1]
-    transforms = tf.stack(
-        [
-            i00, i01, center - i00 * ox - i01 * oy,
-            i10, i11, center - i10 * ox - i11 * oy,
-            tf.zeros_like(i00), tf.zeros_like(i00),
-        ],
-        axis=1,
-    )  # fmt: skip
+def _chance(seed, salt, n, probability):
+    return _uniform(seed, salt, [n], 0.0, 1.0) < probability
+
+
+def _warp(images, rows, output_size, fill_mode="NEAREST"):
+    """Resample a (B, H, W, C) batch; ``rows`` (B, 6) map output pixels to input pixels:
+    ``x_in = a0 x + a1 y + a2``, ``y_in = b0 x + b1 y + b2``."""
+    transforms = tf.concat([rows, tf.zeros_like(rows[:, :2])], axis=1)
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images,
-        transforms=transforms,
-        output_shape=[IMAGE_SIZE, IMAGE_SIZE],
-        fill_value=0.0,
-        interpolation="BILINEAR",
-        fill_mode="NEAREST",
-    )
+        images=images, transforms=transforms, output_shape=[output_size, output_size],
+        fill_value=0.0, interpolation="BILINEAR", fill_mode=fill_mode,
+    )  # fmt: skip
 
 
-def random_photometric(images, seed, strength=1.0):
-    """Random contrast, brightness, gamma, vignette, blur, noise and erasing (values 1 - gray)."""
-    n = tf.shape(images)[0]
-    gray = 1.0 - images
+def _inverse_rows(matrix, src_center, dst_center):
+    """Warp rows for ``dst = dst_center + matrix @ (src - src_center)`` (matrix (B, 2, 2))."""
+    inverse = tf.linalg.inv(matrix)
+    offset = src_center - tf.linalg.matvec(inverse, dst_center)
+    return tf.stack(
+        [inverse[:, 0, 0], inverse[:, 0, 1], offset[:, 0],
+         inverse[:, 1, 0], inverse[:, 1, 1], offset[:, 1]], axis=1,
+    )  # fmt: skip
+
+
+def _rotation(angle):
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    return tf.stack([tf.stack([cos, -sin], -1), tf.stack([sin, cos], -1)], -2)
+
+
+def _diag(x, y):
+    zero = tf.zeros_like(x)
+    return tf.stack([tf.stack([x, zero], -1), tf.stack([zero, y], -1)], -2)
+
+
+def _box_center(boxes):
+    """Box (x0, y0, x1, y1, pixel edges) -> its centre in pixel-centre coordinates."""
+    return tf.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1) - 0.5
+
+
+def _backgrounds(bank, seed, salt, n, size):
+    """``n`` random views (crop, zoom, mirror) of the (K, S, S, C) ``bank``, size x size."""
+    index = tf.random.stateless_uniform([n], _stream(seed, salt), 0, tf.shape(bank)[0], tf.int32)
+    source = tf.cast(tf.gather(bank, index), tf.float32)
+    side = tf.cast(tf.shape(bank)[1], tf.float32)
+    zoom = size / side * tf.exp(_uniform(seed, salt + 1, [n], -0.7, 0.7))
+    flip = tf.where(_chance(seed, salt + 2, n, 0.5), -1.0, 1.0)
+    shift = _uniform(seed, salt + 3, [n, 2]) * side / 2
+    rows = _inverse_rows(_diag(flip * zoom, zoom), side / 2 + shift, tf.fill([n, 2], size / 2.0))
+    return _warp(source, rows, size, "REFLECT")
+
+
+def _gray(rgb):
+    return tf.reduce_sum(rgb * tf.constant(GRAY_WEIGHTS), axis=-1, keepdims=True)
+
+
+def _outline(mask, width):
+    """The band along the edge of a (B, H, W, 1) mask, ``width`` pixels wide."""
+    grown = tf.nn.max_pool2d(mask, width, 1, "SAME")
+    shrunk = -tf.nn.max_pool2d(-mask, width, 1, "SAME")
+    return grown - shrunk
+
+
+def photometric(gray, seed, strength=1.0):
+    """Other light and cameras on a (B, H, W, 1) batch of gray values in [0, 1]."""
+    n, size = tf.shape(gray)[0], tf.shape(gray)[1]
+    shape = [n, 1, 1, 1]
     mean = tf.reduce_mean(gray, axis=[1, 2, 3], keepdims=True)
-    contrast = tf.exp(_uniform(seed, [n, 1, 1, 1], -1.0, 1.0, 10) * 0.35 * strength)
-    brightness = _uniform(seed, [n, 1, 1, 1], -1.0, 1.0, 11) * 0.15 * strength
+    contrast = tf.exp(_uniform(seed, 10, shape) * 0.35 * strength)
+    brightness = _uniform(seed, 11, shape) * 0.15 * strength
     gray = (gray - mean) * contrast + mean + brightness
-    gamma = tf.exp(_uniform(seed, [n, 1, 1, 1], -1.0, 1.0, 12) * 0.4 * strength)
+    gamma = tf.exp(_uniform(seed, 12, shape) * 0.4 * strength)
     gray = tf.clip_by_value(gray, 0.0, 1.0) ** gamma
 
-    coords = (tf.range(IMAGE_SIZE, dtype=tf.float32) - (IMAGE_SIZE - 1) / 2.0) / (IMAGE_SIZE / 2.0)
+    coords = tf.linspace(-1.0, 1.0, size)
     radius2 = coords[None, :, None, None] ** 2 + coords[None, None, :, None] ** 2
-    vignette = _uniform(seed, [n, 1, 1, 1], -0.15, 0.25, 13) * strength
-    gray = gray * (1.0 - vignette * radius2 / 2.0)
+    gray = gray * (1.0 - _uniform(seed, 13, shape, -0.15, 0.25) * strength * radius2 / 2.0)
 
+    # a far-away or soft photo: blurred, or shot at a lower resolution and scaled up
     blurred = tf.nn.avg_pool2d(gray, 3, 1, "SAME")
-    blur = tf.cast(_uniform(seed, [n, 1, 1, 1], 0.0, 1.0, 14) < 0.3 * strength, tf.float32)
+    blur = tf.cast(_uniform(seed, 14, shape, 0.0, 1.0) < 0.3 * strength, tf.float32)
     gray = blur * blurred + (1.0 - blur) * gray
+    small = tf.image.resize(gray, [size // 2, size // 2], antialias=True)
+    coarse = tf.image.resize(small, [size, size])
+    low_res = tf.cast(_uniform(seed, 15, shape, 0.0, 1.0) < 0.2 * strength, tf.float32)
+    gray = low_res * coarse + (1.0 - low_res) * gray
 
-    sigma = _uniform(seed, [n, 1, 1, 1], 0.0, 0.04, 15) * strength
-    gray = gray + sigma * tf.random.stateless_normal(tf.shape(gray), seed=_salted(seed, 16))
+    sigma = _uniform(seed, 16, shape, 0.0, 0.04) * strength
+    gray = gray + sigma * tf.random.stateless_normal(tf.shape(gray), seed=_stream(seed, 17))
 
-    # random erasing: a patch of 8-20 px, filled with the image mean, on a third of the batch
-    size = _uniform(seed, [n, 1, 1, 1], 8.0, 20.0, 17)
-    corner = _uniform(seed, [n, 2], 0.0, 1.0, 18) * (IMAGE_SIZE - size[:, 0, 0])
-    rows = tf.range(IMAGE_SIZE, dtype=tf.float32)[None, :, None, None]
-    cols = tf.range(IMAGE_SIZE, dtype=tf.float32)[None, None, :, None]
+    # random erasing: a patch of an eighth to a third of the side, on a sixth of the batch
+    fsize = tf.cast(size, tf.float32)
+    side = _uniform(seed, 18, shape, 0.12, 0.33) * fsize
+    corner = _uniform(seed, 19, [n, 2], 0.0, 1.0) * (fsize - side[:, 0, 0])
+    rows = tf.range(fsize)[None, :, None, None]
+    cols = tf.range(fsize)[None, None, :, None]
     top, left = corner[:, 0, None, None, None], corner[:, 1, None, None, None]
-    inside = (rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size)
-    erase = _uniform(seed, [n, 1, 1, 1], 0.0, 1.0, 19) < 0.33 * strength
-    gray = tf.where(inside & erase, mean, gray)
-    return 1.0 - tf.clip_by_value(gray, 0.0, 1.0)
+    inside = (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)
+    erase = _uniform(seed, 20, shape, 0.0, 1.0) < 0.17 * strength
+    return tf.clip_by_value(tf.where(inside & erase, mean, gray), 0.0, 1.0)
 
 
-def augment(images, seed, strength=1.0):
-    """Geometric then photometric augmentation of a (B, 64, 64, 1) batch."""
-    seed = tf.convert_to_tensor(seed, dtype=tf.int32)
-    return random_photometric(random_affine(images, seed, strength), seed, strength)
+def hand_crops(photos, masks, boxes, bank, seed, strength=1.0, ramp=1.0):
+    """Classifier inputs (B, 64, 64, 1), values ``1 - gray``, from a batch of photos.
+
+    ``photos`` (B, H, W, 3) in [0, 255], ``masks`` (B, H, W, 1) in [0, 1], ``boxes``
+    (B, 4) the hand's box in each photo, ``bank`` (K, S, S, 1) gray backgrounds in [0, 255].
+    At ``strength`` 0 this is the plain crop of each photo around its box. ``ramp`` (a
+    tensor in [0, 1]) scales ranges and the share of other backgrounds on top of it, so
+    that training can start on easy crops (a curriculum).
+    """
+    n = tf.shape(photos)[0]
+    mirror_chance = 0.5 if strength > 0 else 0.0
+    strength = strength * tf.cast(ramp, tf.float32)
+    side = CROP_SCALE * tf.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    side *= tf.exp(_uniform(seed, 1, [n]) * CROP_ZOOM * strength)
+    center = _box_center(boxes) + _uniform(seed, 2, [n, 2]) * CROP_SHIFT * strength * side[:, None]
+    angle = _uniform(seed, 3, [n]) * math.radians(ROTATION_DEGREES) * strength
+    mirror = tf.where(_chance(seed, 4, n, mirror_chance), -1.0, 1.0)
+    aspect = tf.exp(_uniform(seed, 5, [n]) * CROP_ASPECT * strength)
+    scale = IMAGE_SIZE / side
+    matrix = _rotation(angle) @ _diag(mirror * scale * aspect, scale / aspect)
+    rows = _inverse_rows(matrix, center, tf.fill([n, 2], IMAGE_SIZE / 2.0 - 0.5))
+    warped = _warp(tf.concat([tf.cast(photos, tf.float32), masks], -1), rows, IMAGE_SIZE)
+    hand, alpha = _gray(warped[..., :3]) / 255.0, warped[..., 3:]
+
+    mode = _uniform(seed, 6, [n, 1, 1, 1], 0.0, 1.0) * strength  # at 0: the photo's own wall
+    background = _backgrounds(bank, seed, 30, n, IMAGE_SIZE) / 255.0
+    pasted = alpha * hand + (1.0 - alpha) * background
+    canvas = _uniform(seed, 7, [n, 1, 1, 1], 0.78, 1.0)
+    ink = _uniform(seed, 8, [n, 1, 1, 1], 0.2, 0.8)
+    solid = tf.cast(alpha > 0.5, tf.float32)
+    silhouette = canvas + (ink - canvas) * solid
+    outline = canvas + (ink - canvas) * _outline(solid, 3)
+    gray = tf.where(mode < OWN_WALL, hand,
+                    tf.where(mode < OWN_WALL + PASTED, pasted,
+                             tf.where(mode < OWN_WALL + PASTED + SILHOUETTE, silhouette, outline)))
+    return 1.0 - photometric(gray, seed, strength)
+
+
+def hand_scenes(photos, masks, boxes, bank, seed, size=LOCATOR_SIZE):
+    """Localizer training scenes: ``(images (B, size, size, 3) in [0, 1], targets (B, 5))``.
+
+    A target is the hand's box ``x0, y0, x1, y1`` as shares of the frame, then 1 where a
+    hand is in the frame (0: an empty scene, whose box is ignored). ``bank`` holds RGB
+    backgrounds (K, S, S, 3) in [0, 255].
+    """
+    n = tf.shape(photos)[0]
+    fsize = float(size)
+    box_w, box_h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    height = tf.exp(_uniform(seed, 1, [n], math.log(SCENE_MIN_HEIGHT), math.log(SCENE_MAX_HEIGHT)))
+    plain = _chance(seed, 2, n, PLAIN_PHOTO)
+    height = tf.where(plain, _uniform(seed, 3, [n], 0.55, 1.0), height)
+    scale = height * fsize / box_h
+    angle = _uniform(seed, 4, [n]) * math.radians(SCENE_ROTATION_DEGREES)
+    mirror = tf.where(_chance(seed, 5, n, 0.5), -1.0, 1.0)
+    stretch = tf.exp(_uniform(seed, 6, [n]) * SCENE_STRETCH)
+    matrix = _diag(stretch, 1.0 / stretch) @ _rotation(angle) @ _diag(mirror * scale, scale)
+    # where the box's centre lands: anywhere that keeps most of the hand in the frame
+    half = 0.5 * tf.abs(matrix) @ tf.stack([box_w, box_h], 1)[..., None]
+    half = tf.minimum(half[..., 0], fsize / 2)
+    target = half + _uniform(seed, 7, [n, 2], 0.0, 1.0) * (fsize - 2 * half)
+    rows = _inverse_rows(matrix, _box_center(boxes), target - 0.5)
+    photos = tf.cast(photos, tf.float32)
+    extended = _warp(tf.concat([photos, masks], -1), rows, size)
+    inside = _warp(masks, rows, size, "CONSTANT")
+    hand = extended[..., :3]
+    alpha = tf.where(_chance(seed, 8, n, ARM)[:, None, None, None], extended[..., 3:], inside)
+
+    background = _backgrounds(bank, seed, 40, n, size)
+    scene = alpha * hand + (1.0 - alpha) * background
+    scene = tf.where(plain[:, None, None, None], hand, scene)
+    drawn = _chance(seed, 9, n, DRAWN)[:, None, None, None]
+    canvas = _uniform(seed, 10, [n, 1, 1, 3], 200.0, 255.0)
+    ink = _uniform(seed, 11, [n, 1, 1, 3], 60.0, 230.0)
+    scene = tf.where(drawn, canvas + (ink - canvas) * tf.cast(inside > 0.5, tf.float32), scene)
+    empty = _chance(seed, 12, n, NO_HAND)
+    scene = tf.where(empty[:, None, None, None], background, scene)
+
+    # light and camera: white balance, exposure, blur, noise
+    scene = scene * tf.exp(_uniform(seed, 13, [n, 1, 1, 3]) * 0.12)
+    scene = scene * tf.exp(_uniform(seed, 14, [n, 1, 1, 1]) * 0.4)
+    blur = _chance(seed, 15, n, 0.3)[:, None, None, None]
+    scene = tf.where(blur, tf.nn.avg_pool2d(scene, 3, 1, "SAME"), scene)
+    scene += _uniform(seed, 16, [n, 1, 1, 1], 0.0, 8.0) * tf.random.stateless_normal(
+        tf.shape(scene), seed=_stream(seed, 17)
+    )
+    scene = tf.clip_by_value(scene, 0.0, 255.0) / 255.0
+
+    present = inside > 0.5
+    cols = tf.reduce_any(present, axis=[1, 3])
+    rows_any = tf.reduce_any(present, axis=[2, 3])
+    found = tf.reduce_any(cols, axis=1) & ~empty
+
+    def extent(any_line):
+        first = tf.argmax(tf.cast(any_line, tf.int32), axis=1)
+        last = size - tf.argmax(tf.cast(any_line[:, ::-1], tf.int32), axis=1)
+        return tf.cast(first, tf.float32) / fsize, tf.cast(last, tf.float32) / fsize
+
+    x0, x1 = extent(cols)
+    y0, y1 = extent(rows_any)
+    targets = tf.stack([x0, y0, x1, y1, tf.cast(found, tf.float32)], axis=1)
+    return scene, targets

@@ -1,29 +1,58 @@
-"""The classifier: one loaded model, predictions for one image or a stream of any size.
+"""The classifier: one loaded model pair, predictions for one image or a stream of any size.
 
-Errors are values: an unreadable image becomes a :class:`Prediction` with ``error`` set,
-never an exception, so one bad file never costs the rest of a batch.
+Every picture takes one path: decode -> the hand localizer finds the hand (or says there
+is none) -> the square around it, framed as the training photos frame a hand -> 64x64 ->
+the classifier, which reads the crop and its mirror image (a left hand is a mirrored
+right hand) -> probabilities at the calibrated temperature stored in the model file.
+
+Errors are values: an unreadable image, or one without a hand, becomes a
+:class:`Prediction` with ``error`` set, never an exception, so one bad file never costs
+the rest of a batch.
 """
 
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from itertools import islice
 
 import numpy as np
 
-from signdigits import DEFAULT_MODEL_PATH, IMAGE_SIZE
+from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH, IMAGE_SIZE
 from signdigits.backend import tf
 from signdigits.labels import digit_order
-from signdigits.model import load_model
+from signdigits.model import LOCATOR_OUTPUTS, load_model
 from signdigits.prediction import Prediction
-from signdigits.preprocess import UnreadableImageError, preprocess
+from signdigits.preprocess import (
+    LOCATOR_SIZE, Decoded, UnreadableImageError, decode, hand_input,
+)  # fmt: skip
 
 BATCH_SIZE = 256
+#: Below this localizer probability the answer is "no hand found".
+HAND_THRESHOLD = 0.5
+NO_HAND = "no hand found"
 
 
-def _prepare(source):
-    """Source (or a zero-argument callable returning one) -> model input, or an error text."""
+@dataclass(frozen=True)
+class HandReading:
+    """Where the hand is in a picture and the model input cut around it."""
+
+    size: tuple[int, int]
+    box: tuple[float, float, float, float] | None
+    hand_score: float
+    model_input: np.ndarray | None  # (64, 64); None where no hand was found
+
+
+def _concrete(model, shape):
+    """A traced call of ``model``: skips tf.function's per-call argument matching."""
+    return tf.function(lambda x: model(x, training=False), autograph=False).get_concrete_function(
+        tf.TensorSpec([None, *shape], tf.float32)
+    )
+
+
+def _decode(source):
+    """Source (or a zero-argument callable returning one) -> :class:`Decoded`, or an error text."""
     try:
-        return preprocess(source() if callable(source) else source)
+        return decode(source() if callable(source) else source)
     except UnreadableImageError as exc:
         return str(exc)
     except OSError as exc:  # e.g. a file that vanished or is not readable
@@ -32,43 +61,100 @@ def _prepare(source):
         return f"cannot read file ({type(exc).__name__}: {exc})"
 
 
-class Classifier:
-    """Loads a model file once and classifies images with it."""
+class Localizer:
+    """The hand localizer: pictures -> the hand's box and the probability of a hand."""
 
-    def __init__(self, model_path=DEFAULT_MODEL_PATH):
+    def __init__(self, path=DEFAULT_LOCALIZER_PATH):
+        self.path = path
+        self.model, _, self.info = load_model(
+            path, input_shape=(LOCATOR_SIZE, LOCATOR_SIZE, 3), outputs=LOCATOR_OUTPUTS,
+            needs_table=False,
+        )  # fmt: skip
+        self._forward = _concrete(self.model, (LOCATOR_SIZE, LOCATOR_SIZE, 3))
+
+    def locate(self, pictures: np.ndarray, sizes) -> tuple[np.ndarray, np.ndarray]:
+        """Locator inputs (N, 96, 96, 3) of pictures of ``sizes`` (width, height) ->
+        boxes (N, 4) in those pictures' pixels, hand probabilities (N,)."""
+        outputs = self._forward(tf.constant(np.asarray(pictures, np.float32))).numpy()
+        scale = np.asarray([(w, h, w, h) for w, h in sizes], np.float32).reshape(-1, 4)
+        return outputs[:, :4] * scale, outputs[:, 4]
+
+
+class Classifier:
+    """Loads the classifier and the hand localizer once and reads digits with them."""
+
+    def __init__(self, model_path=DEFAULT_MODEL_PATH, localizer_path=DEFAULT_LOCALIZER_PATH):
         self.model_path = model_path
         self.model, self.index_to_digit, self.info = load_model(model_path)
+        self.localizer = Localizer(localizer_path)
+        self.temperature = float(self.info.get("temperature", 1.0))
         self._digit_columns = np.asarray(digit_order(self.index_to_digit))
-        # Traced once, up front; calling the concrete function skips tf.function's
-        # per-call argument matching, which is most of the cost for a single image.
-        self._forward = tf.function(
-            lambda x: self.model(x, training=False), autograph=False
-        ).get_concrete_function(tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 1], tf.float32))
+        self._forward = _concrete(self.model, (IMAGE_SIZE, IMAGE_SIZE, 1))
+
+    def log_probabilities(self, inputs: np.ndarray) -> np.ndarray:
+        """Model inputs (N, 64, 64) -> log-probabilities (N, 10) in digit order 0..9,
+        the mean over each crop and its mirror image, before the temperature."""
+        batch = np.asarray(inputs, dtype=np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1)
+        both = np.concatenate([batch, batch[:, :, ::-1]])
+        probs = self._forward(tf.constant(both)).numpy()[:, self._digit_columns]
+        logs = np.log(np.maximum(probs, 1e-7))
+        return (logs[: len(batch)] + logs[len(batch) :]) / 2
 
     def probabilities(self, inputs: np.ndarray) -> np.ndarray:
-        """Model inputs (N, 64, 64) -> probabilities (N, 10), columns in digit order 0..9."""
-        batch = np.asarray(inputs, dtype=np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1)
-        return self._forward(tf.constant(batch)).numpy()[:, self._digit_columns]
+        """Model inputs (N, 64, 64) -> calibrated probabilities (N, 10), digit order."""
+        scaled = self.log_probabilities(inputs) / self.temperature
+        scaled -= scaled.max(axis=1, keepdims=True)
+        probs = np.exp(scaled)
+        return probs / probs.sum(axis=1, keepdims=True)
 
-    def _result(self, name: str, probabilities: np.ndarray) -> Prediction:
+    def _read(self, decoded: list[Decoded], boxes=None) -> list[HandReading]:
+        sizes = [d.size for d in decoded]
+        if boxes is None:
+            pictures = np.stack([d.locator_input for d in decoded])
+            found, scores = self.localizer.locate(pictures, sizes)
+        else:  # a box a person drew: read there, no search
+            found, scores = np.asarray(boxes, np.float32).reshape(-1, 4), np.ones(len(decoded))
+        readings = []
+        for image, size, box, score in zip(decoded, sizes, found, scores):
+            has_hand = score >= HAND_THRESHOLD
+            box = tuple(float(v) for v in box)
+            readings.append(HandReading(
+                size, box if has_hand else None, float(score),
+                hand_input(image.gray, box) if has_hand else None,
+            ))  # fmt: skip
+        return readings
+
+    def find_hand(self, source, box=None) -> HandReading:
+        """Decode ``source`` and find its hand (or read ``box`` there). Raises
+        :class:`UnreadableImageError`."""
+        return self._read([decode(source)], None if box is None else [box])[0]
+
+    def _result(self, name: str, reading: HandReading, probabilities=None) -> Prediction:
+        if reading.model_input is None:
+            return Prediction(name=name, error=NO_HAND, hand_score=reading.hand_score)
+        if probabilities is None:
+            probabilities = self.probabilities(reading.model_input[None])[0]
         digit = int(probabilities.argmax())
         return Prediction(
             name=name,
             digit=digit,
             confidence=float(probabilities[digit]),
             probabilities=tuple(float(p) for p in probabilities),
+            box=reading.box,
+            hand_score=reading.hand_score,
         )
 
-    def predict_input(self, model_input: np.ndarray, name: str = "") -> Prediction:
-        """Classify an already preprocessed (64, 64) input."""
-        return self._result(name, self.probabilities(model_input[None])[0])
+    def predict_reading(self, reading: HandReading, name: str = "") -> Prediction:
+        """The answer for a :class:`HandReading`."""
+        return self._result(name, reading)
 
-    def predict(self, source, name: str = "") -> Prediction:
-        """Classify one image (path, bytes, file-like, PIL image or array)."""
-        prepared = _prepare(source)
-        if isinstance(prepared, str):
-            return Prediction(name=name, error=prepared)
-        return self.predict_input(prepared, name)
+    def predict(self, source, name: str = "", box=None) -> Prediction:
+        """Classify one image (path, bytes, file-like, PIL image or array); ``box``
+        (x0, y0, x1, y1) skips the search and reads the hand there."""
+        decoded = _decode(source)
+        if isinstance(decoded, str):
+            return Prediction(name=name, error=decoded)
+        return self._result(name, self._read([decoded], None if box is None else [box])[0])
 
     def predict_many(
         self, items: Iterable[tuple[str, object]], batch_size: int = BATCH_SIZE
@@ -77,26 +163,30 @@ class Classifier:
 
         A source may be a zero-argument callable that returns the image bytes, so that
         only two batches of files are ever read and decoded at a time: one thread reads
-        and decodes the next batch while the model (which releases the GIL) runs this one.
+        and decodes the next batch while the models (which release the GIL) run this one.
         """
         items = iter(items)
 
         def read_next_chunk():
             chunk = list(islice(items, batch_size))
-            return chunk, [_prepare(source) for _, source in chunk]
+            return chunk, [_decode(source) for _, source in chunk]
 
         with ThreadPoolExecutor(max_workers=1) as reader:
             pending = reader.submit(read_next_chunk)
             while True:
-                chunk, prepared = pending.result()
+                chunk, decoded = pending.result()
                 if not chunk:
                     return
                 pending = reader.submit(read_next_chunk)
-                good = [i for i, p in enumerate(prepared) if not isinstance(p, str)]
-                probs = self.probabilities(np.stack([prepared[i] for i in good])) if good else []
-                by_index = dict(zip(good, probs))
+                good = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
+                readings = dict(zip(good, self._read([decoded[i] for i in good]))) if good else {}
+                hands = [i for i in good if readings[i].model_input is not None]
+                probs = self.probabilities(
+                    np.stack([readings[i].model_input for i in hands])
+                ) if hands else []  # fmt: skip
+                by_index = dict(zip(hands, probs))
                 for i, (name, _) in enumerate(chunk):
-                    if i in by_index:
-                        yield self._result(name, by_index[i])
+                    if i in readings:
+                        yield self._result(name, readings[i], by_index.get(i))
                     else:
-                        yield Prediction(name=name, error=prepared[i])
+                        yield Prediction(name=name, error=decoded[i])

@@ -1,4 +1,4 @@
-"""The signdigits command (also python -m signdigits): predict, bench and build-dataset."""
+"""The signdigits command (also python -m signdigits): predict, evaluate, bench and build-dataset."""
 
 import argparse
 import contextlib
@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from signdigits import DATASET_DIR, DEFAULT_MODEL_PATH
+from signdigits import DATASET_DIR, DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH
 from signdigits.atomic import atomic_path
 
 
@@ -101,7 +101,7 @@ def cmd_predict(args) -> int:
     from signdigits.sources import iter_paths
 
     try:
-        classifier = Classifier(args.model)
+        classifier = Classifier(args.model, args.localizer)
     except ModelFileError as exc:
         _stderr(f"error: {exc}")
         return 2
@@ -143,11 +143,50 @@ def cmd_predict(args) -> int:
     return 0 if classified else 1
 
 
+def cmd_evaluate(args) -> int:
+    import json
+
+    import numpy as np
+
+    from signdigits.classifier import Classifier
+    from signdigits.data import DatasetError, load_dataset
+    from signdigits.evaluate import evaluate, format_table, variants
+    from signdigits.model import ModelFileError
+    from signdigits.scenes import hand_mask
+
+    try:
+        classifier = Classifier(args.model, args.localizer)
+        dataset = load_dataset(args.x)
+    except (ModelFileError, DatasetError) as exc:
+        _stderr(f"error: {exc}")
+        return 2
+    if dataset.photos is None:
+        _stderr("error: evaluate needs the colour photos (photos.npy); build them with "
+                "`python -m signdigits build-dataset ../shared/sign-language-digits`")
+        return 2
+    people = classifier.info.get("test_participants", [])
+    rows = np.flatnonzero(np.isin(dataset.participants, people))
+    if not len(rows):
+        _stderr("error: none of the model's test participants is in the dataset; "
+                "evaluating a model needs the people it was not trained on")
+        return 2
+    rows = rows[: args.limit] if args.limit else rows
+    masks = [hand_mask(photo) for photo in dataset.photos[rows]]
+    samples = variants(dataset.photos[rows], masks, dataset.digits[rows], seed=args.seed)
+    _stderr(f"{len(samples)} pictures from {len(rows)} photos of "
+            f"{len(np.unique(dataset.participants[rows]))} test participants")
+    result = evaluate(classifier, samples)
+    print(format_table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from signdigits.bench import run_benchmark
 
     run_benchmark(model_path=args.model, json_path=args.json, images=args.images,
-                  photos_dir=args.photos)
+                  photos_dir=args.photos, localizer_path=args.localizer)
     return 0
 
 
@@ -186,8 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser(
         "predict",
         help="classify images, folders (recursive) and zip archives",
-        description="Writes one CSV row per image: file,digit,confidence,p0..p9,error. "
-        "Unreadable files get an error row and a line on stderr; the run goes on. "
+        description="Writes one CSV row per image: file,digit,confidence,p0..p9, the hand's "
+        "box (x0,y0,x1,y1 in pixels),error. Unreadable files and pictures without a hand get "
+        "an error row and a line on stderr; the run goes on. "
         "A cell that a spreadsheet would read as a formula (one that starts with = + - @, a "
         "tab or CR) gets a leading '. Names that begin with - go after --: predict -- -photo.jpg",
     )
@@ -196,11 +236,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--csv", help="write the rows to this file instead of stdout")
     predict.add_argument("--model", default=DEFAULT_MODEL_PATH, help="model file (default: bundled)")
+    predict.add_argument("--localizer", default=DEFAULT_LOCALIZER_PATH,
+                         help="hand localizer file (default: bundled)")
     predict.set_defaults(run=cmd_predict)
+
+    evaluation = commands.add_parser(
+        "evaluate",
+        help="accuracy on the model's test people, photographed the way people take photos",
+        description="Builds variants of the test participants' photos (mirrored, rotated, "
+        "further away, dark and busy backgrounds, webcam frames, drawings, scenes without a "
+        "hand), reads each through the app's path and prints one table.",
+    )
+    evaluation.add_argument("--model", default=DEFAULT_MODEL_PATH, help="model file (default: bundled)")
+    evaluation.add_argument("--localizer", default=DEFAULT_LOCALIZER_PATH,
+                            help="hand localizer file (default: bundled)")
+    evaluation.add_argument("--x", help="dataset arrays' x.npy (default: dataset/x.npy)")
+    evaluation.add_argument("--limit", type=int, default=0, help="use only the first N test photos")
+    evaluation.add_argument("--seed", type=int, default=2, help="seed of the variants")
+    evaluation.add_argument("--json", help="also write the figures to this JSON file")
+    evaluation.set_defaults(run=cmd_evaluate)
 
     bench = commands.add_parser("bench", help="measure single-image latency and batch throughput")
     bench.add_argument("--json", help="also write the figures to this JSON file")
     bench.add_argument("--model", default=DEFAULT_MODEL_PATH, help="model file (default: bundled)")
+    bench.add_argument("--localizer", default=DEFAULT_LOCALIZER_PATH,
+                       help="hand localizer file (default: bundled)")
     bench.add_argument("--images", type=int, default=1000, help="images in the batch measurement")
     bench.add_argument("--photos", help="folder of photos to time (default: generated JPEGs)")
     bench.set_defaults(run=cmd_bench)

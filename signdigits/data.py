@@ -20,12 +20,14 @@ import numpy as np
 from signdigits import DATASET_DIR, IMAGE_SIZE, NUM_CLASSES
 from signdigits.atomic import atomic_path
 from signdigits.labels import INDEX_TO_DIGIT, digit_to_index
-from signdigits.preprocess import UnreadableImageError, preprocess
+from signdigits.preprocess import UnreadableImageError, open_image, preprocess, to_rgb
 from signdigits.sources import IMAGE_SUFFIXES, zip_entry_reader
 
 UPSTREAM_ZIP_URL = (
     "https://github.com/ardamavi/Sign-Language-Digits-Dataset/archive/refs/heads/master.zip"
 )
+#: The colour photos are kept at this size (the dataset's own), for cutting out hands.
+PHOTO_SIDE = 100
 _DIGIT_FOLDER = re.compile(r"(?:^|/)([0-9])/([^/]+)$")
 
 
@@ -38,6 +40,7 @@ class Dataset:
     x: np.ndarray  # float32 (N, 64, 64), 1 - gray/255
     y: np.ndarray  # float32 (N, 10) one-hot, class-index order
     participants: np.ndarray  # int64 (N,), -1 where unknown
+    photos: np.ndarray | None = None  # uint8 (N, 100, 100, 3): the colour photos, if built
 
     @property
     def digits(self) -> np.ndarray:
@@ -123,10 +126,12 @@ def build_dataset(source, log=print) -> Dataset:
 
 
 def _build(items, participant_table, log, source_name) -> Dataset:
-    xs, labels, participants = [], [], []
+    xs, photos, labels, participants = [], [], [], []
     for key, read in items:
         try:
-            xs.append(preprocess(read()))
+            image = open_image(read(), draft=("RGB", PHOTO_SIDE))
+            xs.append(preprocess(image))
+            photos.append(np.asarray(to_rgb(image).resize((PHOTO_SIDE, PHOTO_SIDE))))
         except (UnreadableImageError, OSError) as exc:
             log(f"skipped {key}: {exc}")  # a bad file or zip entry costs only itself
             continue
@@ -139,7 +144,10 @@ def _build(items, participant_table, log, source_name) -> Dataset:
         )
     y = np.zeros((len(labels), NUM_CLASSES), dtype=np.float32)
     y[np.arange(len(labels)), labels] = 1.0
-    return Dataset(np.stack(xs).astype(np.float32), y, np.asarray(participants, dtype=np.int64))
+    return Dataset(
+        np.stack(xs).astype(np.float32), y, np.asarray(participants, dtype=np.int64),
+        np.stack(photos),
+    )  # fmt: skip
 
 
 def download_upstream(destination: Path, url: str = UPSTREAM_ZIP_URL, log=print) -> Path:
@@ -161,11 +169,15 @@ def download_upstream(destination: Path, url: str = UPSTREAM_ZIP_URL, log=print)
 
 
 def save_dataset(dataset: Dataset, out_dir: Path = DATASET_DIR) -> list[Path]:
-    """Write x.npy, y.npy and participants.npy into ``out_dir`` (each atomically)."""
+    """Write x.npy, y.npy, participants.npy and photos.npy into ``out_dir`` (atomically)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, array in (("x", dataset.x), ("y", dataset.y), ("participants", dataset.participants)):
+    arrays = {"x": dataset.x, "y": dataset.y, "participants": dataset.participants,
+              "photos": dataset.photos}  # fmt: skip
+    for name, array in arrays.items():
+        if array is None:
+            continue
         path = out_dir / f"{name}.npy"
         with atomic_path(path) as partial, open(partial, "wb") as fh:
             np.save(fh, array, allow_pickle=False)
@@ -264,4 +276,13 @@ def load_dataset(x_path=None, y_path=None, participants_path=None) -> Dataset:
                 f"integer id per image ({len(x)}) — rebuild it, or delete it to split without ids."
             )
         participants = ids.astype(np.int64)
-    return Dataset(x, y, participants)
+    photos_path = x_path.parent / "photos.npy"
+    photos = _load_array(photos_path) if photos_path.exists() else None
+    if photos is not None and (
+        photos.shape != (len(x), PHOTO_SIDE, PHOTO_SIDE, 3) or photos.dtype != np.uint8
+    ):
+        raise DatasetError(
+            f"{photos_path} has shape {photos.shape} and dtype {photos.dtype}; expected "
+            f"({len(x)}, {PHOTO_SIDE}, {PHOTO_SIDE}, 3) uint8 — rebuild it, or delete it."
+        )
+    return Dataset(x, y, participants, photos)

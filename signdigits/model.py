@@ -19,7 +19,9 @@ from signdigits import IMAGE_SIZE, NUM_CLASSES
 from signdigits.atomic import atomic_path
 from signdigits.backend import keras
 from signdigits.labels import validate_table
+from signdigits.preprocess import LOCATOR_SIZE
 
+LOCATOR_OUTPUTS = 5  # x0, y0, x1, y1, hand probability
 TABLE_ATTR = "signdigits_index_to_digit"
 INFO_ATTR = "signdigits_info"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -69,16 +71,37 @@ def build_model(
     return keras.Model(inputs, outputs, name=name)
 
 
-def save_model(model: keras.Model, path, index_to_digit, info: dict | None = None) -> Path:
-    """Write ``model`` to ``path`` (HDF5) with the label table, atomically: an interrupted
-    run never leaves a half-written model where a good one was."""
+def build_localizer(filters=(24, 32, 48, 64, 96), name="signdigits_localizer") -> keras.Model:
+    """The hand localizer: 96x96 RGB -> the hand's box ``x0, y0, x1, y1`` (shares of the
+    picture) and the probability that there is a hand at all, five sigmoid outputs.
+
+    Five stride-2 conv blocks (96 -> 3 pixels) keep where things are; a dense layer
+    reads the box off the last 3x3 map.
+    """
+    inputs = keras.Input(shape=(LOCATOR_SIZE, LOCATOR_SIZE, 3), name="picture")
+    x = inputs
+    for block, width in enumerate(filters, start=1):
+        x = keras.layers.Conv2D(
+            width, 3, strides=2, padding="same", use_bias=False, name=f"conv{block}"
+        )(x)
+        x = keras.layers.BatchNormalization(name=f"bn{block}")(x)
+        x = keras.layers.Activation("relu", name=f"relu{block}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    outputs = keras.layers.Dense(LOCATOR_OUTPUTS, activation="sigmoid", name="box_and_score")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def save_model(model: keras.Model, path, index_to_digit=None, info: dict | None = None) -> Path:
+    """Write ``model`` to ``path`` (HDF5) with the label table (the localizer has none),
+    atomically: an interrupted run never leaves a half-written model where a good one was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = validate_table(index_to_digit)
+    table = None if index_to_digit is None else validate_table(index_to_digit)
     with atomic_path(path, suffix=".part.h5") as temporary:
         model.save(temporary, include_optimizer=False)
         with h5py.File(temporary, "r+") as fh:
-            fh.attrs[TABLE_ATTR] = json.dumps(list(table))
+            if table is not None:
+                fh.attrs[TABLE_ATTR] = json.dumps(list(table))
             fh.attrs[INFO_ATTR] = json.dumps(info or {})
     return path
 

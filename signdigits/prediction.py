@@ -16,7 +16,7 @@ class Prediction:
     confidence: float | None = None
     probabilities: tuple[float, ...] | None = None
     error: str | None = None
-    box: tuple[int, int, int, int] | None = None
+    box: tuple[float, float, float, float] | None = None
     hand_score: float | None = None
 
     @property

@@ -1,8 +1,12 @@
 """The one preprocessing path: any image a person may hand us -> the 64x64 model input.
 
-Dataset building (whose arrays training reads), the app and the CLI all call
-:func:`preprocess`, so the model always sees pictures prepared exactly the way it was
-trained on.
+:func:`decode` reads any image into what the hand localizer looks at (the whole picture,
+96x96 RGB) and a gray picture; :func:`hand_input` cuts the square around the found hand
+(:data:`CROP_SCALE` times its box, the way the dataset's photos frame a hand) out of the
+gray picture and scales it to 64x64. The classifier (app, CLI, benchmark, ``evaluate``)
+goes through both; training makes the same crops of its photos in TensorFlow
+(:mod:`signdigits.augment`). :func:`preprocess` is the whole picture as one square (the
+dataset arrays' convention).
 
 The model input follows the Kaggle convention of the dataset: float32, shape 64x64,
 values ``1 - gray/255`` (a white background is 0, dark pixels approach 1).
@@ -10,6 +14,7 @@ values ``1 - gray/255`` (a white background is 0, dark pixels approach 1).
 
 import io
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +31,14 @@ ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
 MAX_PIXELS = 50_000_000
 #: Largest encoded file we read, in bytes.
 MAX_FILE_BYTES = 50 * 1024 * 1024
+#: Side of the square picture the hand localizer looks at (RGB, the whole image squeezed).
+LOCATOR_SIZE = 96
+#: JPEGs are decoded at reduced scale (libjpeg draft), at least this many pixels a side:
+#: enough for a 64x64 crop of a hand a fifth of the frame tall.
+DECODE_SIDE = 320
+#: The crop around a hand is this many times its box's longer side (a square, centred on
+#: the box): the median framing of the dataset's photos.
+CROP_SCALE = 1.2
 
 
 class UnreadableImageError(ValueError):
@@ -171,7 +184,8 @@ def to_square_thumbnail(gray: Image.Image, size: int = IMAGE_SIZE) -> Image.Imag
 
 
 def preprocess(source) -> np.ndarray:
-    """Any image source -> float32 array (64, 64) with values ``1 - gray/255``.
+    """Any image source -> float32 array (64, 64) with values ``1 - gray/255``: the whole
+    picture fitted into the square (the convention of the dataset arrays).
 
     ``source`` may be a path, bytes, a file-like object (e.g. a Streamlit upload), a PIL
     image or a numpy array (e.g. a canvas drawing). Raises :class:`UnreadableImageError`.
@@ -183,7 +197,82 @@ def preprocess(source) -> np.ndarray:
         gray = to_square_thumbnail(to_grayscale(image))
     except Exception as exc:
         raise UnreadableImageError(f"image could not be converted ({exc})") from exc
+    return _as_model_input(gray)
+
+
+def _as_model_input(gray: Image.Image) -> np.ndarray:
     return 1.0 - np.asarray(gray, dtype=np.float32) / 255.0
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded picture: ``gray`` to crop from and ``locator_input`` (96, 96, 3) in [0, 1]."""
+
+    gray: Image.Image
+    locator_input: np.ndarray
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.gray.size
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode -> RGB; transparency is composited onto white, deep gray kept gray."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I", "F", "L", "1") or image.mode.startswith("I;"):
+        return to_grayscale(image).convert("RGB")
+    if image.mode in ("P", "RGBa", "La", "LA", "PA"):
+        image = image.convert("RGBA")
+    if image.mode == "RGBA":
+        white = Image.new("RGB", image.size, (255, 255, 255))
+        white.paste(image.convert("RGB"), mask=image.getchannel("A"))
+        return white
+    return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, ...
+
+
+def decode(source) -> Decoded:
+    """Any image source -> :class:`Decoded`. Raises :class:`UnreadableImageError`."""
+    image = open_image(source, draft=("RGB", DECODE_SIDE))
+    if image.width < 1 or image.height < 1:
+        raise UnreadableImageError("image has no pixels")
+    try:
+        if max(image.size) > 2 * DECODE_SIDE:  # what draft could not shrink (PNG, ...)
+            image = image.copy()
+            image.thumbnail((2 * DECODE_SIDE, 2 * DECODE_SIDE), Image.Resampling.BILINEAR)
+        rgb = to_rgb(image)
+        small = rgb.resize((LOCATOR_SIZE, LOCATOR_SIZE), Image.Resampling.BILINEAR, reducing_gap=3.0)
+        gray = rgb.convert("L")
+    except Exception as exc:
+        raise UnreadableImageError(f"image could not be converted ({exc})") from exc
+    return Decoded(gray, np.asarray(small, dtype=np.float32) / 255.0)
+
+
+def crop_square(box, scale: float = CROP_SCALE) -> tuple[float, float, float, float]:
+    """The square ``scale`` times the longer side of ``box`` (x0, y0, x1, y1), same centre."""
+    x0, y0, x1, y1 = box
+    half = scale * max(x1 - x0, y1 - y0, 1.0) / 2
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return (cx - half, cy - half, cx + half, cy + half)
+
+
+def hand_input(gray: Image.Image, box) -> np.ndarray:
+    """The model input for the hand in ``box`` of ``gray``: its square crop (beyond the
+    picture's edge filled with the median of its border) at 64x64, ``1 - gray/255``."""
+    x0, y0, x1, y1 = crop_square(box)
+    inside = (max(0, int(x0)), max(0, int(y0)), min(gray.width, int(np.ceil(x1))),
+              min(gray.height, int(np.ceil(y1))))  # fmt: skip
+    if inside[0] >= inside[2] or inside[1] >= inside[3]:
+        return _as_model_input(Image.new("L", (IMAGE_SIZE, IMAGE_SIZE), 255))
+    scale = IMAGE_SIZE / (x1 - x0)
+    part = gray.crop(inside)
+    size = (max(1, round(part.width * scale)), max(1, round(part.height * scale)))
+    part = part.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
+    pixels = np.asarray(gray)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    square = Image.new("L", (IMAGE_SIZE, IMAGE_SIZE), int(np.median(border)))
+    square.paste(part, (round((inside[0] - x0) * scale), round((inside[1] - y0) * scale)))
+    return _as_model_input(square)
 
 
 def model_input_to_image(model_input: np.ndarray) -> Image.Image:

@@ -1,8 +1,9 @@
-"""The training report: test metrics, confusion matrix and curves, written beside the model.
+"""The training report: the evaluate table, calibration and curves, written beside the model.
 
 Files in ``<model>_report/``: ``report.json`` (everything, machine-readable),
-``report.md`` (the summary a person reads), ``confusion_matrix.png`` and
-``training_curves.png``. The app's Model page and the accuracy test read these files.
+``report.md`` (the summary a person reads), ``confusion_matrix.png``,
+``reliability.png`` and ``training_curves.png``. The app's Model page and the bundled-model
+test read these files.
 """
 
 import json
@@ -11,48 +12,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
 from signdigits import NUM_CLASSES
-from signdigits.labels import digit_order
+from signdigits.evaluate import format_table
 
 REPORT_JSON = "report.json"
-
-
-def evaluate_model(model, x, y, index_to_digit) -> dict:
-    """Accuracy, per-digit precision/recall/F1, macro ROC AUC and confusion matrix (digit order)."""
-    probs = np.asarray(model(x[..., None].astype(np.float32), training=False))
-    probs = probs[:, digit_order(index_to_digit)]
-    truth = np.asarray(index_to_digit)[y.argmax(axis=1)]
-    predicted = probs.argmax(axis=1)
-    digits = list(range(NUM_CLASSES))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        truth, predicted, labels=digits, zero_division=0
-    )
-    present = np.unique(truth)
-    try:
-        auc = float(
-            roc_auc_score(truth, probs[:, present] / probs[:, present].sum(1, keepdims=True),
-                          multi_class="ovr", average="macro", labels=present)
-        ) if len(present) > 2 else float(roc_auc_score(truth == present[-1], probs[:, present[-1]]))
-    except ValueError:
-        auc = float("nan")
-    return {
-        "images": int(len(truth)),
-        "accuracy": float(np.mean(predicted == truth)),
-        "errors": int(np.sum(predicted != truth)),
-        "macro_roc_auc": auc,
-        "per_digit": {
-            str(d): {
-                "precision": float(precision[d]),
-                "recall": float(recall[d]),
-                "f1": float(f1[d]),
-                "support": int(support[d]),
-            }
-            for d in digits
-        },
-        "confusion_matrix": confusion_matrix(truth, predicted, labels=digits).tolist(),
-    }
 
 
 def _plot_confusion(matrix, path: Path):
@@ -72,7 +36,32 @@ def _plot_confusion(matrix, path: Path):
     ax.set_yticks(range(NUM_CLASSES))
     ax.set_xlabel("predicted digit")
     ax.set_ylabel("true digit")
-    ax.set_title("Confusion matrix, unseen participants")
+    ax.set_title("Confusion matrix, unseen people, all variants")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _plot_reliability(bins, ece, path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.6, 4.2), dpi=110)
+    ax.plot([0, 1], [0, 1], ":", color="gray", label="perfect calibration")
+    centres = [(b["low"] + b["high"]) / 2 for b in bins]
+    widths = [b["high"] - b["low"] for b in bins]
+    ax.bar(centres, [b["accuracy"] for b in bins], width=widths, edgecolor="white",
+           color="tab:blue", alpha=0.8, label="accuracy in the bin")  # fmt: skip
+    ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o", color="tab:orange",
+            markersize=4, label="mean confidence")  # fmt: skip
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(f"Reliability, unseen people (ECE {ece:.3f})")
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -107,31 +96,35 @@ def _plot_curves(history, teacher_history, path: Path):
 
 def _markdown(report: dict) -> str:
     test, split = report["test"], report["split"]
+    plain = test["variants"]["plain"]
+    env = report["environment"]
     lines = [
         "# signdigits model report",
         "",
-        f"**Accuracy on {test['images']} images of {len(split['test_participants'])} participants "
-        f"never seen in training: {test['accuracy']:.2%}** ({test['errors']} errors); "
-        f"macro ROC AUC {test['macro_roc_auc']:.4f}.",
+        f"**{plain['accuracy']:.2%} on the plain photos of {len(split['test_participants'])} "
+        f"people never seen in training** ({plain['images']} photos), and on the same people's "
+        "photos taken the way people take them:",
+        "",
+        format_table(test),
         "",
         f"- Split by {split['kind']}: {split['train_images']} train / {split['val_images']} "
-        f"validation / {split['test_images']} test images. The test participants were "
-        "never used for any choice.",
-        f"- Model: {report['parameters']:,} parameters, {report['model_bytes'] / 1024:.0f} KiB "
-        f"(`{report['model_file']}`); best validation epoch {report['history']['best_epoch']}.",
-        f"- Training took {report['training_seconds'] / 60:.1f} min "
-        f"(TensorFlow {report['versions']['tensorflow']}).",
+        f"validation / {split['test_images']} test photos. The validation people chose the best "
+        "epoch and the confidence temperature; the test people were never used for any choice.",
+        f"- Classifier: {report['parameters']:,} parameters, {report['model_bytes'] / 1024:.0f} KiB "
+        f"(`{report['model_file']}`), best validation epoch {report['history']['best_epoch']}; hand "
+        f"localizer `{report['localizer_file']}`, {report['localizer_bytes'] / 1024:.0f} KiB.",
+        f"- Training took {report['training_seconds'] / 60:.1f} min, with calibration and "
+        f"evaluation {report['total_seconds'] / 60:.1f} min, on {env['cpu']} with "
+        f"TensorFlow {env['versions']['tensorflow']} ({env['threads']['intra_op']} threads).",
         f"- Command: `{report['config']['command']}` (seed {report['config']['seed']}).",
         "",
-        "| digit | precision | recall | F1 | images |",
-        "|---|---|---|---|---|",
+        "![reliability diagram](reliability.png)",
+        "",
+        "![confusion matrix](confusion_matrix.png)",
+        "",
+        "![training curves](training_curves.png)",
+        "",
     ]
-    for digit, row in test["per_digit"].items():
-        lines.append(
-            f"| {digit} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
-            f"{row['support']} |"
-        )
-    lines += ["", "![confusion matrix](confusion_matrix.png)", "", "![training curves](training_curves.png)", ""]
     return "\n".join(lines)
 
 
@@ -150,6 +143,7 @@ def write_report(report: dict, directory: Path):
         (fresh / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
         (fresh / "report.md").write_text(_markdown(report))
         _plot_confusion(report["test"]["confusion_matrix"], fresh / "confusion_matrix.png")
+        _plot_reliability(report["test"]["reliability"], report["test"]["ece"], fresh / "reliability.png")
         _plot_curves(report["history"], report.get("teacher_history"), fresh / "training_curves.png")
         fresh.chmod(0o755)
         old = directory.with_name(f".{directory.name}.old")

@@ -11,7 +11,9 @@ import io
 from signdigits import NUM_CLASSES
 from signdigits.prediction import Prediction
 
-CSV_COLUMNS = ["file", "digit", "confidence", *(f"p{d}" for d in range(NUM_CLASSES)), "error"]
+BOX_COLUMNS = ["x0", "y0", "x1", "y1"]
+CSV_COLUMNS = ["file", "digit", "confidence", *(f"p{d}" for d in range(NUM_CLASSES)),
+               *BOX_COLUMNS, "error"]  # fmt: skip
 #: First characters that make a spreadsheet read a cell as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -22,10 +24,14 @@ def neutralise(text: str) -> str:
 
 
 def to_row(prediction: Prediction) -> dict:
-    """One CSV row: file, digit, confidence, p0..p9, error (empty cells where not known)."""
+    """One CSV row: file, digit, confidence, p0..p9, the hand's box, error (empty cells
+    where not known)."""
     row = {"file": neutralise(prediction.name), "digit": "", "confidence": "",
            "error": neutralise(prediction.error or "")}  # fmt: skip
     row.update({f"p{d}": "" for d in range(NUM_CLASSES)})
+    row.update(dict.fromkeys(BOX_COLUMNS, ""))
+    if prediction.box is not None:
+        row.update({k: f"{v:.1f}" for k, v in zip(BOX_COLUMNS, prediction.box)})
     if prediction.ok:
         row["digit"] = prediction.digit
         row["confidence"] = f"{prediction.confidence:.6f}"

@@ -1,16 +1,22 @@
-"""Training: participant-disjoint split, augmentation, optional distillation, report.
+"""Training: the hand localizer, then the classifier, both with ``model.fit``.
 
-``train_model.py`` is the command-line front end; :func:`train` does the work.
+``train_model.py`` is the command-line front end. Test participants are set aside first
+and never influence any choice; validation participants pick the best epoch and fit the
+confidence temperature.
 
-Recipe (defaults): the held-out test participants are set aside first and never
-influence any choice. A deeper teacher (six conv layers) is trained on the training
-participants with strong augmentation; the shipped three-conv-layer student then learns
-from the teacher's soft predictions on the same augmented batches (plus the true labels),
-with AdamW, a warm-up + cosine schedule, and the weights of its best validation epoch.
+Every batch is made inside the training step from the step counter alone (which photos,
+which background, which jitter: :mod:`signdigits.augment`), so a run is a function of its
+seed, and a run resumed by :class:`keras.callbacks.BackupAndRestore` (which restores the
+step counter) goes on with the batches it would have seen.
+
+- :func:`train_localizer`: scenes with a pasted hand (or none) -> box and hand score.
+- :func:`train`: a six-conv-layer teacher, then the shipped three-conv-layer student
+  distilled from it (:class:`Distiller`, as in Keras' knowledge-distillation example),
+  on crops around the hand framed the way the localizer frames them.
 """
 
-import hashlib
 import json
+import platform
 import shlex
 import shutil
 import sys
@@ -20,12 +26,21 @@ from pathlib import Path
 
 import numpy as np
 
-from signdigits import DEFAULT_MODEL_PATH, report_dir_for
-from signdigits.augment import augment
+from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH, report_dir_for
+from signdigits.augment import hand_crops, hand_scenes
 from signdigits.backend import keras, tf
 from signdigits.data import Dataset, load_dataset
 from signdigits.labels import INDEX_TO_DIGIT
-from signdigits.model import build_model, save_model
+from signdigits.model import build_localizer, build_model, save_model
+from signdigits.scenes import backgrounds, hand_mask, mask_box
+
+#: TensorFlow's thread pools, fixed so that a run's arithmetic does not depend on the
+#: machine's core count (results still differ between CPU types and library versions).
+INTRA_OP_THREADS, INTER_OP_THREADS = 2, 1
+BACKGROUNDS = 1500  # size of the background bank a run draws from
+BANK_SIDE = 128
+RAMP_SHARE = 0.3  # augmentation grows from none to full over this share of a run's steps
+VALIDATION_COPIES = 4  # augmented copies of each validation photo the best epoch is chosen on
 
 
 class TrainingError(ValueError):
@@ -40,8 +55,10 @@ class TrainConfig:
     y_path: str | None = None
     participants_path: str | None = None
     output: str = str(DEFAULT_MODEL_PATH)
-    epochs: int = 60
-    teacher_epochs: int = 30
+    localizer: str = str(DEFAULT_LOCALIZER_PATH)
+    epochs: int = 30
+    teacher_epochs: int = 10
+    steps_per_epoch: int = 50
     batch_size: int = 32
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
@@ -57,30 +74,31 @@ class TrainConfig:
     test_fraction: float = 0.15
     val_fraction: float = 0.12
     seed: int = 0
-    patience: int = 0  # 0: no early stop; keep the best validation epoch of the full schedule
-    resume: bool = False  # go on from the checkpoint an interrupted run left
+    resume: bool = False  # go on from the backup an interrupted run left
     command: str = field(default_factory=lambda: shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]))
 
 
-def _fingerprint(config: TrainConfig, *arrays) -> str:
-    """What a checkpoint must share with the run that resumes it: settings and data."""
-    values = asdict(config)
-    for key in ("command", "output", "resume"):
-        values.pop(key)
-    digest = hashlib.sha256()
-    for array in arrays:
-        digest.update(np.ascontiguousarray(array).tobytes())
-    values["data_sha256"] = digest.hexdigest()
-    return json.dumps(values, sort_keys=True, default=str)
+@dataclass
+class LocalizerConfig:
+    """Everything that determines a localizer training run."""
+
+    x_path: str | None = None
+    y_path: str | None = None
+    participants_path: str | None = None
+    output: str = str(DEFAULT_LOCALIZER_PATH)
+    epochs: int = 36
+    steps_per_epoch: int = 50
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    test_fraction: float = 0.15
+    val_fraction: float = 0.12
+    seed: int = 0
+    resume: bool = False
+    command: str = field(default_factory=lambda: shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]))
 
 
-def checkpoint_dir_for(output) -> Path:
-    """Where a run writing ``output`` keeps its per-epoch checkpoints (hidden, beside it)."""
-    output = Path(output)
-    return output.with_name(f".{output.stem}.checkpoint")
-
-
-# ----------------------------------------------------------------------------- split
+# ----------------------------------------------------------------------------- data
 
 
 def split_indices(dataset: Dataset, test_fraction, val_fraction, seed):
@@ -111,10 +129,45 @@ def split_indices(dataset: Dataset, test_fraction, val_fraction, seed):
     return np.sort(train), np.sort(val), np.sort(test), "stratified (no participant ids)"
 
 
-# ----------------------------------------------------------------------------- fitting
+@dataclass
+class Hands:
+    """The colour photos with their hand masks and boxes, as training needs them."""
+
+    photos: np.ndarray  # uint8 (N, 100, 100, 3)
+    masks: np.ndarray  # float32 (N, 100, 100, 1)
+    boxes: np.ndarray  # float32 (N, 4): x0, y0, x1, y1 in photo pixels
+
+    @classmethod
+    def of(cls, dataset: Dataset) -> "Hands":
+        if dataset.photos is None:
+            raise TrainingError(
+                "training needs the colour photos (dataset/photos.npy) to cut the hands out; "
+                "build them with `python -m signdigits build-dataset ../shared/sign-language-digits`."
+            )
+        masks = np.stack([hand_mask(photo) for photo in dataset.photos])
+        boxes = np.asarray([mask_box(mask) for mask in masks], np.float32)
+        return cls(dataset.photos, masks[..., None].astype(np.float32), boxes)
 
 
-def _optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
+def _prepare_run(config, log):
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(INTRA_OP_THREADS)
+        tf.config.threading.set_inter_op_parallelism_threads(INTER_OP_THREADS)
+    except RuntimeError:  # already initialised in this process (tests): keep what it has
+        pass
+    dataset = load_dataset(config.x_path, config.y_path, config.participants_path)
+    hands = Hands.of(dataset)
+    split = split_indices(dataset, config.test_fraction, config.val_fraction, config.seed)
+    log(
+        f"{len(dataset.x)} photos; split by {split[3]}: {len(split[0])} train / "
+        f"{len(split[1])} validation / {len(split[2])} test"
+    )
+    return dataset, hands, split
+
+
+def _optimizer(config, steps: int) -> keras.optimizers.Optimizer:
     warmup = max(1, steps // 20)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.learning_rate / 10,
@@ -126,35 +179,183 @@ def _optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
     return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
 
 
-def _save_checkpoint(path: Path, epochs_done, history, best, model, optimizer, fingerprint):
-    """Everything needed to go on after ``epochs_done`` epochs, written atomically."""
-    arrays = {f"model_{i}": v.numpy() for i, v in enumerate(model.variables)}
-    arrays.update({f"optimizer_{i}": v.numpy() for i, v in enumerate(optimizer.variables)})
-    arrays.update({f"best_{i}": w for i, w in enumerate(best[1] or [])})
-    meta = {"epochs_done": epochs_done, "history": history, "best_loss": best[0],
-            "best_epoch": best[2], "config": fingerprint}  # fmt: skip
-    partial = path.with_name(path.name + ".part")
-    with open(partial, "wb") as fh:
-        np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
-    partial.replace(path)
+def _steps():
+    """What ``model.fit`` iterates over: nothing but a count; the step makes its batch."""
+    return tf.data.Dataset.from_tensors(0).repeat()
 
 
-def _load_checkpoint(path: Path, model, optimizer, fingerprint):
-    """Restore a :func:`_save_checkpoint` file: ``(epochs_done, history, best)``."""
-    with np.load(path, allow_pickle=False) as saved:
-        meta = json.loads(str(saved["meta"]))
-        if meta["config"] != fingerprint:
-            raise TrainingError(
-                f"{path} was written by a run with other data or settings; "
-                "run without --resume to start afresh."
-            )
-        for i, variable in enumerate(model.variables):
-            variable.assign(saved[f"model_{i}"])
-        for i, variable in enumerate(optimizer.variables):
-            variable.assign(saved[f"optimizer_{i}"])
-        best_weights = [saved[f"best_{i}"] for i in range(len(model.get_weights()))] \
-            if "best_0" in saved else None
-    return meta["epochs_done"], meta["history"], (meta["best_loss"], best_weights, meta["best_epoch"])
+def _callbacks(backup_dir: Path, resume: bool, log) -> list:
+    """Best weights, backup and restore (``--resume``), one log line per epoch."""
+    if not resume:
+        shutil.rmtree(backup_dir, ignore_errors=True)
+    return [KeepBest(backup_dir), keras.callbacks.BackupAndRestore(str(backup_dir)), EpochLog(log)]
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Keeps the weights of the epoch with the lowest validation loss in ``folder`` (so a
+    resumed run knows them too) and puts them back when training ends."""
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        self.weights, self.record = Path(folder) / "best.weights.h5", Path(folder) / "best.json"
+
+    def on_train_begin(self, logs=None):
+        self.best = json.loads(self.record.read_text()) if self.record.exists() else None
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = float(logs["val_loss"])
+        if self.best is None or loss < self.best["val_loss"]:
+            self.weights.parent.mkdir(parents=True, exist_ok=True)
+            self.model.save_weights(self.weights)
+            self.best = {"val_loss": loss, "epoch": epoch + 1}
+            self.record.write_text(json.dumps(self.best))
+
+    def on_train_end(self, logs=None):
+        if self.best is not None:
+            self.model.load_weights(self.weights)
+
+
+class EpochLog(keras.callbacks.Callback):
+    """One line per epoch: its number, the logged figures and its duration."""
+
+    def __init__(self, log):
+        super().__init__()
+        self.log = log
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        figures = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items() if k != "learning_rate")
+        self.log(f"  epoch {epoch + 1:3d}  {figures}  ({time.perf_counter() - self.started:.1f}s)")
+
+
+def backup_dir_for(output) -> Path:
+    """Where a run writing ``output`` keeps its backup (hidden, beside it)."""
+    output = Path(output)
+    return output.with_name(f".{output.stem}.backup")
+
+
+class BatchMaker:
+    """Makes batch ``step`` of a run: which photos and how they are varied, from
+    ``(seed, step)`` alone (``tf.random.experimental.stateless_fold_in``)."""
+
+    def __init__(self, hands: Hands, rows, labels, bank, seed: int, batch_size: int):
+        self.photos = tf.constant(hands.photos[rows])
+        self.masks = tf.constant(hands.masks[rows])
+        self.boxes = tf.constant(hands.boxes[rows])
+        self.labels = tf.constant(labels)
+        self.bank = tf.constant(bank)
+        self.seed = tf.constant([seed, 0], tf.int32)
+        self.batch_size = batch_size
+
+    def pick(self, step):
+        seed = tf.random.experimental.stateless_fold_in(self.seed, tf.cast(step, tf.int32))
+        rows = tf.random.stateless_uniform(
+            [self.batch_size], seed, 0, tf.shape(self.photos)[0], tf.int32
+        )
+        gather = lambda t: tf.gather(t, rows)  # noqa: E731
+        return seed, gather(self.photos), gather(self.masks), gather(self.boxes), gather(self.labels)
+
+
+# ----------------------------------------------------------------------------- localizer
+
+
+def localizer_loss(targets, outputs):
+    """Hand-or-not cross-entropy, plus (where there is a hand) L1 and 1 - IoU of the box."""
+    present = targets[:, 4]
+    score = keras.losses.binary_crossentropy(present[:, None], outputs[:, 4:])
+    true, pred = targets[:, :4], outputs[:, :4]
+    l1 = tf.reduce_sum(tf.abs(true - pred), axis=1)
+    box_loss = 4.0 * l1 + (1.0 - box_iou(true, pred))
+    return score + present * box_loss
+
+
+def box_iou(a, b):
+    """IoU of boxes ``x0, y0, x1, y1`` (last axis), elementwise."""
+    width = tf.nn.relu(tf.minimum(a[..., 2], b[..., 2]) - tf.maximum(a[..., 0], b[..., 0]))
+    height = tf.nn.relu(tf.minimum(a[..., 3], b[..., 3]) - tf.maximum(a[..., 1], b[..., 1]))
+    inter = width * height
+    area = lambda box: tf.nn.relu(box[..., 2] - box[..., 0]) * tf.nn.relu(box[..., 3] - box[..., 1])  # noqa: E731
+    return inter / (area(a) + area(b) - inter + 1e-6)
+
+
+class SceneTrainer(keras.Model):
+    """Fits the localizer on scenes made in each step (:func:`augment.hand_scenes`)."""
+
+    def __init__(self, localizer: keras.Model, batches: BatchMaker, **kwargs):
+        super().__init__(**kwargs)
+        self.localizer = localizer
+        self.batches = batches
+
+    def call(self, images, training=False):
+        return self.localizer(images, training=training)
+
+    def train_step(self, data):
+        seed, photos, masks, boxes, _ = self.batches.pick(self.optimizer.iterations)
+        return super().train_step(hand_scenes(photos, masks, boxes, self.batches.bank, seed))
+
+
+def validation_scenes(hands: Hands, rows, bank, seed: int, copies: int = VALIDATION_COPIES):
+    """Fixed scenes of the validation people, made once: ``(images, targets)``."""
+    images, targets = [], []
+    for copy in range(copies):
+        made = hand_scenes(
+            tf.constant(hands.photos[rows]), tf.constant(hands.masks[rows]),
+            tf.constant(hands.boxes[rows]), tf.constant(bank), tf.constant([seed, 1000 + copy]),
+        )  # fmt: skip
+        images.append(made[0].numpy())
+        targets.append(made[1].numpy())
+    return np.concatenate(images), np.concatenate(targets)
+
+
+def train_localizer(config: LocalizerConfig, log=lambda m: print(m, flush=True)) -> dict:
+    """Train the hand localizer and write it (with a small report) to ``config.output``."""
+    started = time.perf_counter()
+    dataset, hands, (train_rows, val_rows, test_rows, split_kind) = _prepare_run(config, log)
+    bank = backgrounds(BACKGROUNDS, BANK_SIDE, "train", config.seed)
+    batches = BatchMaker(hands, train_rows, dataset.y[train_rows], bank, config.seed,
+                         config.batch_size)  # fmt: skip
+    val_images, val_targets = validation_scenes(hands, val_rows, bank, config.seed)
+    localizer = build_localizer()
+    trainer = SceneTrainer(localizer, batches)
+    trainer.compile(
+        optimizer=_optimizer(config, config.epochs * config.steps_per_epoch),
+        loss=localizer_loss, jit_compile=False,
+    )  # fmt: skip
+    log(f"localizer: {localizer.count_params():,} parameters, {config.epochs} epochs")
+    trainer(val_images[:1])  # built before fit, as BackupAndRestore needs
+    fitted = trainer.fit(
+        _steps(), shuffle=False, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch,
+        validation_data=(val_images, val_targets), validation_batch_size=256, verbose=0,
+        callbacks=_callbacks(backup_dir_for(config.output), config.resume, log),
+    )  # fmt: skip
+    outputs = localizer.predict(val_images, batch_size=256, verbose=0)
+    has_hand = val_targets[:, 4] > 0.5
+    iou = box_iou(val_targets[has_hand, :4], outputs[has_hand, :4]).numpy()
+    quality = {
+        "validation_scenes": int(len(val_targets)),
+        "median_iou": float(np.median(iou)),
+        "iou_at_least_0.7": float(np.mean(iou >= 0.7)),
+        "hand_found": float(np.mean(outputs[has_hand, 4] >= 0.5)),
+        "empty_scene_flagged": float(np.mean(outputs[~has_hand, 4] < 0.5)),
+    }
+    info = {"seed": config.seed, "validation": quality, "split": split_kind,
+            "test_participants": sorted(int(p) for p in np.unique(dataset.participants[test_rows]))}
+    save_model(localizer, config.output, None, info)
+    shutil.rmtree(backup_dir_for(config.output), ignore_errors=True)
+    seconds = time.perf_counter() - started
+    log(
+        f"localizer on {quality['validation_scenes']} validation scenes: median IoU "
+        f"{quality['median_iou']:.3f}, IoU >= 0.7 for {quality['iou_at_least_0.7']:.1%}, "
+        f"empty scenes flagged {quality['empty_scene_flagged']:.1%}; wrote {config.output} "
+        f"in {seconds / 60:.1f} min"
+    )
+    return {"info": info, "history": fitted.history, "training_seconds": round(seconds, 1),
+            "config": asdict(config), "environment": environment()}
+
+
+# ----------------------------------------------------------------------------- classifier
 
 
 def _soften(probabilities, temperature):
@@ -162,174 +363,187 @@ def _soften(probabilities, temperature):
     return tf.nn.softmax(tf.math.log(probabilities + 1e-7) / temperature)
 
 
-def fit(
-    model, x_train, y_train, x_val, y_val, config: TrainConfig, epochs, teacher=None,
-    checkpoint: Path | None = None, log=print,
-):  # fmt: skip
-    """Train ``model`` in place; return its per-epoch history. Restores the best val epoch.
+class Distiller(keras.Model):
+    """Trains ``student`` on crops made in each step (:func:`augment.hand_crops`), from the
+    true labels and, when there is a ``teacher``, from its softened predictions on the
+    same crops (Hinton et al. 2015; Keras' knowledge-distillation example)."""
 
-    After each epoch the state goes to ``checkpoint``; with ``config.resume`` a run
-    continues from it, and (augmentation and shuffling being keyed by seed, epoch and
-    step) ends exactly as an uninterrupted run would.
-    """
-    steps_per_epoch = int(np.ceil(len(x_train) / config.batch_size))
-    optimizer = _optimizer(config, steps_per_epoch * epochs)
-    optimizer.build(model.trainable_variables)
-    fingerprint = _fingerprint(config, x_train, y_train, x_val, y_val)
-    smooth = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
-    plain = keras.losses.CategoricalCrossentropy()
-    kl_divergence = keras.losses.KLDivergence()
-    temperature, weight = config.temperature, config.distill_weight
+    def __init__(self, student, batches: BatchMaker, teacher=None, strength=1.0,
+                 distill_weight=0.7, temperature=2.0, label_smoothing=0.1, ramp_steps=1,
+                 **kwargs):  # fmt: skip
+        super().__init__(**kwargs)
+        self.student, self.teacher, self.batches = student, teacher, batches
+        if teacher is not None:
+            teacher.trainable = False
+        self.ramp_steps = float(max(1, ramp_steps))
+        self.strength, self.weight, self.temperature = strength, distill_weight, temperature
+        self.smooth = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+        self.kl_divergence = keras.losses.KLDivergence()
 
-    images_spec = tf.TensorSpec([None, *x_train.shape[1:], 1], tf.float32)
-    labels_spec = tf.TensorSpec([None, y_train.shape[1]], tf.float32)
+    def call(self, images, training=False):
+        return self.student(images, training=training)
 
-    @tf.function(input_signature=[images_spec, labels_spec, tf.TensorSpec([2], tf.int32)])
-    def train_step(images, labels, seed):
-        images = augment(images, seed, config.augment_strength)
-        teacher_soft = None if teacher is None else _soften(teacher(images, training=False), temperature)
-        with tf.GradientTape() as tape:
-            probs = model(images, training=True)
-            loss = smooth(labels, probs)
-            if teacher_soft is not None:
-                distill = kl_divergence(teacher_soft, _soften(probs, temperature)) * temperature**2
-                loss = (1 - weight) * loss + weight * distill
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        accuracy = tf.reduce_mean(
-            tf.cast(tf.argmax(probs, 1) == tf.argmax(labels, 1), tf.float32)
-        )
-        return loss, accuracy
+    def train_step(self, data):
+        step = self.optimizer.iterations
+        seed, photos, masks, boxes, labels = self.batches.pick(step)
+        ramp = tf.minimum(1.0, tf.cast(step + 1, tf.float32) / self.ramp_steps)
+        images = hand_crops(photos, masks, boxes, self.batches.bank, seed, self.strength, ramp)
+        return super().train_step((images, labels))
 
-    @tf.function(input_signature=[images_spec, labels_spec])
-    def evaluate(images, labels):
-        probs = model(images, training=False)
-        return plain(labels, probs), tf.reduce_mean(
-            tf.cast(tf.argmax(probs, 1) == tf.argmax(labels, 1), tf.float32)
-        )
-
-    x_train = tf.constant(x_train[..., None])
-    y_train = tf.constant(y_train)
-    x_val, y_val = tf.constant(x_val[..., None]), tf.constant(y_val)
-    history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
-    best, first_epoch = (np.inf, None, -1), 0
-    if checkpoint and config.resume and checkpoint.exists():
-        first_epoch, history, best = _load_checkpoint(checkpoint, model, optimizer, fingerprint)
-        log(f"  resumed after epoch {first_epoch}")
-    for epoch in range(first_epoch, epochs):
-        started = time.perf_counter()
-        order = np.random.default_rng([config.seed, epoch]).permutation(len(x_train))
-        losses, accuracies = [], []
-        for step in range(steps_per_epoch):
-            batch = order[step * config.batch_size : (step + 1) * config.batch_size]
-            loss, acc = train_step(
-                tf.gather(x_train, batch),
-                tf.gather(y_train, batch),
-                tf.constant([config.seed, epoch * 10_000 + step], dtype=tf.int32),
-            )
-            losses.append(float(loss))
-            accuracies.append(float(acc))
-        val_loss, val_acc = (float(v) for v in evaluate(x_val, y_val))
-        for key, value in zip(history, (np.mean(losses), np.mean(accuracies), val_loss, val_acc)):
-            history[key].append(float(value))
-        if val_loss < best[0]:
-            best = (val_loss, model.get_weights(), epoch)
-        stop = bool(config.patience) and epoch - best[2] >= config.patience
-        if checkpoint:
-            _save_checkpoint(checkpoint, epochs if stop else epoch + 1, history, best, model,
-                             optimizer, fingerprint)  # fmt: skip
-        log(
-            f"  epoch {epoch + 1:3d}/{epochs}  loss {history['loss'][-1]:.4f}  "
-            f"acc {history['accuracy'][-1]:.4f}  val_loss {val_loss:.4f}  val_acc {val_acc:.4f}  "
-            f"({time.perf_counter() - started:.1f}s)"
-        )
-        if stop:
-            log(f"  early stop: no better validation loss for {config.patience} epochs")
-            break
-    if best[1] is None:
-        raise TrainingError(
-            "validation loss was never finite; check the data (and that --epochs is at least 1)."
-        )
-    model.set_weights(best[1])
-    history["best_epoch"] = best[2] + 1
-    return history
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if not training:  # validation: the plain cross-entropy of the compiled loss
+            return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        loss = self.smooth(y, y_pred)
+        if self.teacher is not None:
+            teacher_soft = _soften(self.teacher(x, training=False), self.temperature)
+            distill = self.kl_divergence(teacher_soft, _soften(y_pred, self.temperature))
+            loss = (1 - self.weight) * loss + self.weight * distill * self.temperature**2
+        return loss
 
 
-# ----------------------------------------------------------------------------- run
+def crop_boxes(hands: Hands, localizer_path) -> np.ndarray:
+    """Each photo's hand box as the localizer finds it (the mask's where it finds none),
+    so that the crops training learns from are framed like the ones it will be shown."""
+    from signdigits.classifier import Localizer
+    from signdigits.preprocess import decode
+
+    localizer = Localizer(localizer_path)
+    pictures = np.stack([decode(photo).locator_input for photo in hands.photos])
+    boxes, scores = localizer.locate(pictures, [photo.shape[1::-1] for photo in hands.photos])
+    return np.where((scores >= 0.5)[:, None], boxes, hands.boxes).astype(np.float32)
+
+
+def validation_crops(hands: Hands, rows, labels, bank, seed, strength):
+    """Fixed crops of the validation people: plain ones and augmented copies."""
+    images = [hand_crops(hands.photos[rows].astype(np.float32), hands.masks[rows],
+                         hands.boxes[rows], bank, tf.constant([seed, 2000]), 0.0).numpy()]  # fmt: skip
+    for copy in range(VALIDATION_COPIES):
+        images.append(hand_crops(
+            hands.photos[rows].astype(np.float32), hands.masks[rows], hands.boxes[rows], bank,
+            tf.constant([seed, 2001 + copy]), strength,
+        ).numpy())  # fmt: skip
+    return np.concatenate(images), np.concatenate([labels] * (1 + VALIDATION_COPIES))
+
+
+def _fit_classifier(name, model, batches, val, config, epochs, teacher, log):
+    log(f"{name}: {model.count_params():,} parameters, {epochs} epochs")
+    distiller = Distiller(
+        model, batches, teacher, config.augment_strength, config.distill_weight,
+        config.temperature, config.label_smoothing,
+        ramp_steps=RAMP_SHARE * epochs * config.steps_per_epoch,
+    )  # fmt: skip
+    distiller.compile(
+        optimizer=_optimizer(config, epochs * config.steps_per_epoch),
+        loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"], jit_compile=False,
+    )  # fmt: skip
+    backup = backup_dir_for(config.output).with_name(backup_dir_for(config.output).name + f".{name}")
+    distiller(val[0][:1])  # built before fit, as BackupAndRestore needs
+    callbacks = _callbacks(backup, config.resume, log)
+    fitted = distiller.fit(
+        _steps(), shuffle=False, epochs=epochs, steps_per_epoch=config.steps_per_epoch,
+        validation_data=val, validation_batch_size=256, verbose=0, callbacks=callbacks,
+    )  # fmt: skip
+    shutil.rmtree(backup, ignore_errors=True)
+    return {**fitted.history, "best_epoch": callbacks[0].best["epoch"]}
 
 
 def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -> dict:
-    """Run the whole recipe and write the model and its report. Returns the report dict."""
-    from signdigits.report import evaluate_model, write_report
+    """Train the classifier, calibrate it, evaluate it; write the model and its report."""
+    from signdigits.classifier import Classifier
+    from signdigits.evaluate import evaluate, fit_temperature, variants
+    from signdigits.report import write_report
 
     started = time.perf_counter()
-    keras.utils.set_random_seed(config.seed)
-    tf.config.experimental.enable_op_determinism()
-    dataset = load_dataset(config.x_path, config.y_path, config.participants_path)
-    train_idx, val_idx, test_idx, split_kind = split_indices(
-        dataset, config.test_fraction, config.val_fraction, config.seed
-    )
-    log(
-        f"{len(dataset.x)} images; split by {split_kind}: "
-        f"{len(train_idx)} train / {len(val_idx)} validation / {len(test_idx)} test"
-    )
-    x, y = dataset.x, dataset.y
-    checkpoints = checkpoint_dir_for(config.output)
-    if not config.resume:
-        shutil.rmtree(checkpoints, ignore_errors=True)
-    checkpoints.mkdir(parents=True, exist_ok=True)
+    if not Path(config.localizer).is_file():
+        raise TrainingError(
+            f"the hand localizer {config.localizer} is missing; train it first with "
+            "`python train_model.py --localizer`."
+        )
+    dataset, hands, (train_rows, val_rows, test_rows, split_kind) = _prepare_run(config, log)
+    hands.boxes[:] = crop_boxes(hands, config.localizer)
+    bank = backgrounds(BACKGROUNDS, BANK_SIDE, "train", config.seed)
+    gray_bank = (bank.astype(np.float32) @ np.float32([0.299, 0.587, 0.114]))[..., None]
+    batches = BatchMaker(hands, train_rows, dataset.y[train_rows], gray_bank, config.seed,
+                         config.batch_size)  # fmt: skip
+    val = validation_crops(hands, val_rows, dataset.y[val_rows], gray_bank, config.seed,
+                           config.augment_strength)  # fmt: skip
     teacher, teacher_history = None, None
     if config.teacher_epochs > 0:
-        log(f"teacher: six conv layers {config.teacher_filters}, {config.teacher_epochs} epochs")
-        teacher = build_model(
-            config.teacher_filters, convs_per_block=2, dropout=config.dropout,
-            pooled_blocks=config.teacher_pooled_blocks,
-        )  # fmt: skip
-        teacher_history = fit(
-            teacher, x[train_idx], y[train_idx], x[val_idx], y[val_idx], config,
-            config.teacher_epochs, checkpoint=checkpoints / "teacher.npz", log=log,
-        )  # fmt: skip
-    log(f"model: three conv layers {config.filters}, {config.epochs} epochs")
+        teacher = build_model(config.teacher_filters, convs_per_block=2, dropout=config.dropout,
+                              pooled_blocks=config.teacher_pooled_blocks, name="teacher")  # fmt: skip
+        teacher_history = _fit_classifier(
+            "teacher", teacher, batches, val, config, config.teacher_epochs, None, log
+        )
     model = build_model(config.filters, dropout=config.dropout, pooled_blocks=config.pooled_blocks)
-    history = fit(
-        model, x[train_idx], y[train_idx], x[val_idx], y[val_idx], config,
-        config.epochs, teacher=teacher, checkpoint=checkpoints / "model.npz", log=log,
-    )  # fmt: skip
-    seconds = time.perf_counter() - started
+    history = _fit_classifier("model", model, batches, val, config, config.epochs, teacher, log)
+    train_seconds = time.perf_counter() - started
 
-    evaluation = evaluate_model(model, x[test_idx], y[test_idx], INDEX_TO_DIGIT)
+    participants = dataset.participants
     info = {
-        "test_accuracy": evaluation["accuracy"],
-        "test_participants": sorted(int(p) for p in np.unique(dataset.participants[test_idx])),
         "seed": config.seed,
         "split": split_kind,
+        "test_participants": sorted(int(p) for p in np.unique(participants[test_rows])),
+        "temperature": 1.0,
     }
     output = save_model(model, config.output, INDEX_TO_DIGIT, info)
+    classifier = Classifier(output, config.localizer)
+    digits = dataset.digits
+    val_set = variants(hands.photos[val_rows], hands.masks[val_rows, ..., 0], digits[val_rows],
+                       seed=config.seed + 1)  # fmt: skip
+    info["temperature"] = fit_temperature(classifier, val_set)
+    log(f"confidence temperature (fitted on the validation people): {info['temperature']:.3f}")
+    test_set = variants(hands.photos[test_rows], hands.masks[test_rows, ..., 0],
+                        digits[test_rows], seed=config.seed + 2)  # fmt: skip
+    classifier.temperature = info["temperature"]
+    evaluation = evaluate(classifier, test_set)
+    info["test_accuracy"] = evaluation["variants"]["plain"]["accuracy"]
+    output = save_model(model, config.output, INDEX_TO_DIGIT, info)
+    seconds = time.perf_counter() - started
     report = {
         "model_file": output.name,
         "model_bytes": output.stat().st_size,
+        "localizer_file": Path(config.localizer).name,
+        "localizer_bytes": Path(config.localizer).stat().st_size,
         "parameters": int(model.count_params()),
         "split": {
             "kind": split_kind,
-            "train_images": len(train_idx),
-            "val_images": len(val_idx),
-            "test_images": len(test_idx),
+            "train_images": len(train_rows),
+            "val_images": len(val_rows),
+            "test_images": len(test_rows),
             "test_participants": info["test_participants"],
-            "val_participants": sorted(int(p) for p in np.unique(dataset.participants[val_idx])),
+            "val_participants": sorted(int(p) for p in np.unique(participants[val_rows])),
         },
+        "temperature": info["temperature"],
         "test": evaluation,
         "history": history,
         "teacher_history": teacher_history,
-        "training_seconds": round(seconds, 1),
-        "config": {k: v for k, v in asdict(config).items()},
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "training_seconds": round(train_seconds, 1),
+        "total_seconds": round(seconds, 1),
+        "config": asdict(config),
+        "environment": environment(),
     }
     write_report(report, report_dir_for(output))
-    shutil.rmtree(checkpoints, ignore_errors=True)
+    plain = evaluation["variants"]["plain"]["accuracy"]
     log(
-        f"test accuracy on {len(test_idx)} images of unseen participants: "
-        f"{evaluation['accuracy']:.4f}; wrote {output} and {report_dir_for(output)}/ "
-        f"in {seconds / 60:.1f} min"
+        f"on the test people: {plain:.2%} plain, ECE {evaluation['ece']:.3f}; wrote {output} "
+        f"and {report_dir_for(output)}/ in {seconds / 60:.1f} min"
     )
     return report
 
+
+def environment() -> dict:
+    """What a run's numbers depend on besides its seed."""
+    import importlib.metadata as metadata
+
+    versions = {}
+    for package in ("tensorflow", "keras", "numpy", "pillow", "scipy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "versions": versions,
+        "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
+        "threads": {"intra_op": INTRA_OP_THREADS, "inter_op": INTER_OP_THREADS},
+    }

@@ -25,6 +25,16 @@ def photo_paths(shared_dir) -> list[Path]:
 
 
 @pytest.fixture(scope="session")
+def built_dataset(shared_dir, tmp_path_factory) -> Path:
+    """A folder with the arrays ``build-dataset`` makes of ../shared (x, y, participants, photos)."""
+    from signdigits.data import build_dataset, save_dataset
+
+    folder = tmp_path_factory.mktemp("built_dataset")
+    save_dataset(build_dataset(shared_dir, log=lambda message: None), folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def classifier():
     """The bundled model, loaded once for the whole session."""
     from signdigits.classifier import Classifier
@@ -87,3 +97,46 @@ def polyglot_model(make_tiny_model, tmp_path_factory) -> Path:
     path = folder / "model.keras"
     path.write_bytes(make_tiny_model(INDEX_TO_DIGIT).read_bytes() + archive.read_bytes())
     return path
+
+
+@pytest.fixture(scope="session")
+def drawn_hand():
+    """A 100x100 'photo' and its true hand mask: a palm with three fingers, the forearm
+    down to the bottom edge, in skin colour before a light wall."""
+    import numpy as np
+
+    truth = np.zeros((100, 100), bool)
+    truth[45:100, 35:65] = True  # palm and forearm
+    for left in (35, 47, 59):
+        truth[15:45, left : left + 6] = True  # fingers
+    photo = np.empty((100, 100, 3), np.uint8)
+    photo[:] = (225, 225, 220)
+    photo[truth] = (200, 150, 120)
+    noise = np.random.default_rng(0).normal(0, 2, photo.shape)
+    return np.clip(photo + noise, 0, 255).astype(np.uint8), truth
+
+
+@pytest.fixture(scope="session")
+def make_tiny_localizer(tmp_path_factory):
+    """A factory for tiny localizer files (built here, never trained) that always answer
+    ``box`` (shares of the picture) with hand probability ``score``."""
+
+    def make(box=(0.0, 0.0, 1.0, 1.0), score=1.0, name=None):
+        import keras
+        import numpy as np
+
+        from signdigits.model import save_model
+        from signdigits.preprocess import LOCATOR_SIZE
+
+        inputs = keras.Input(shape=(LOCATOR_SIZE, LOCATOR_SIZE, 3), name="picture")
+        x = keras.layers.Flatten(name="flatten")(inputs)
+        outputs = keras.layers.Dense(5, activation="sigmoid", name="box_and_score")(x)
+        model = keras.Model(inputs, outputs)
+        kernel, _ = model.get_layer("box_and_score").get_weights()
+        wanted = np.clip(np.asarray([*box, score], np.float32), 1e-6, 1 - 1e-6)
+        bias = np.log(wanted / (1 - wanted))  # the sigmoid's inverse
+        model.get_layer("box_and_score").set_weights([np.zeros_like(kernel), bias])
+        name = name or f"tiny_localizer_{'_'.join(map(str, box))}_{score}.h5"
+        return save_model(model, tmp_path_factory.mktemp("localizers") / name)
+
+    return make

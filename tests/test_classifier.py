@@ -1,4 +1,8 @@
-"""Classifier: predictions for one image or a lazy stream; errors are values, not exceptions."""
+"""Classifier: predictions for one image or a lazy stream; errors are values, not exceptions.
+
+Plumbing tests use ``plain``: the bundled classifier behind a tiny localizer that always
+finds the hand filling the whole picture, so that any picture gets an answer.
+"""
 
 import io
 
@@ -6,14 +10,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from signdigits.classifier import Classifier
-from signdigits.labels import INDEX_TO_DIGIT
+from signdigits import DEFAULT_MODEL_PATH
+from signdigits.classifier import NO_HAND, Classifier
 from signdigits.prediction import Prediction
-from signdigits.preprocess import preprocess
+from signdigits.labels import INDEX_TO_DIGIT
+from signdigits.preprocess import decode, hand_input
 
 pytestmark = pytest.mark.timeout(120)
 
 PERMUTED = (3, 1, 4, 0, 5, 9, 2, 6, 8, 7)
+
+
+@pytest.fixture(scope="module")
+def plain(make_tiny_localizer):
+    return Classifier(DEFAULT_MODEL_PATH, make_tiny_localizer())
 
 
 def png(value=0, size=(40, 40)) -> bytes:
@@ -37,10 +47,51 @@ def test_predict_a_real_photo(classifier, photo_paths):
     assert_valid(prediction)
     assert prediction.name == path.name
     assert prediction.digit == int(path.parent.name)  # an easy training photo
+    x0, y0, x1, y1 = prediction.box
+    assert 0 <= x0 < x1 <= 101 and 0 <= y0 < y1 <= 101 and prediction.hand_score >= 0.5
+
+
+def test_a_mirrored_photo_gives_the_same_digit(classifier, photo_paths):
+    for path in photo_paths[5::200]:
+        photo = np.asarray(Image.open(path).convert("RGB"))
+        right, left = classifier.predict(photo), classifier.predict(photo[:, ::-1].copy())
+        assert right.digit == left.digit == int(path.parent.name), path
+
+
+def test_the_temperature_in_the_model_file_is_applied(make_tiny_model, make_tiny_localizer, tmp_path):
+    import keras
+
+    from signdigits.model import load_model, save_model
+
+    model, table, info = load_model(DEFAULT_MODEL_PATH)
+    hotter = save_model(model, tmp_path / "hot.h5", table, {**info, "temperature": 3.0})
+    localizer = make_tiny_localizer()
+    reference, scaled = Classifier(DEFAULT_MODEL_PATH, localizer), Classifier(hotter, localizer)
+    assert scaled.temperature == 3.0
+    inputs = np.random.default_rng(0).random((4, 64, 64), dtype=np.float32)
+    logs = reference.log_probabilities(inputs)
+    expected = keras.ops.softmax(logs / 3.0).numpy()
+    assert scaled.probabilities(inputs) == pytest.approx(expected, abs=1e-5)
+    assert scaled.probabilities(inputs).max() < reference.probabilities(inputs).max() or \
+        reference.temperature > 3.0
+
+
+def test_no_hand_is_an_error_row_with_the_score(make_tiny_localizer):
+    nobody = Classifier(DEFAULT_MODEL_PATH, make_tiny_localizer(score=0.1))
+    prediction = nobody.predict(png(30), name="wall.png")
+    assert not prediction.ok and prediction.error == NO_HAND
+    assert prediction.hand_score == pytest.approx(0.1, abs=1e-3) and prediction.box is None
+    assert [p.error for p in nobody.predict_many([("a", png(1)), ("b", b"x")])][0] == NO_HAND
+
+
+def test_a_box_given_skips_the_search(make_tiny_localizer, photo_paths):
+    nobody = Classifier(DEFAULT_MODEL_PATH, make_tiny_localizer(score=0.0))
+    prediction = nobody.predict(photo_paths[0], box=(0, 0, 100, 100))
+    assert prediction.ok and prediction.box == (0, 0, 100, 100)
 
 
 @pytest.mark.parametrize("kind", ["path", "str", "bytes", "file", "pil", "array"])
-def test_predict_accepts_every_source_kind(classifier, tmp_path, kind):
+def test_predict_accepts_every_source_kind(plain, tmp_path, kind):
     data = png(30)
     path = tmp_path / "x.png"
     path.write_bytes(data)
@@ -52,10 +103,11 @@ def test_predict_accepts_every_source_kind(classifier, tmp_path, kind):
         "pil": Image.open(io.BytesIO(data)),
         "array": np.full((40, 40), 30, np.uint8),
     }[kind]
-    prediction = classifier.predict(source)
+    prediction = plain.predict(source)
     assert_valid(prediction)
-    reference = classifier.predict_input(preprocess(data))
-    assert prediction.probabilities == pytest.approx(reference.probabilities, abs=1e-6)
+    assert prediction.box == pytest.approx((0, 0, 40, 40), abs=0.01)
+    reference = plain.probabilities(hand_input(decode(data).gray, (0, 0, 40, 40))[None])[0]
+    assert prediction.probabilities == pytest.approx(reference, abs=1e-6)
 
 
 @pytest.mark.parametrize("source", [b"", b"garbage", "/no/such/file.jpg", np.zeros((3,)), 42])
@@ -68,12 +120,14 @@ def test_predict_never_raises_on_bad_input(classifier, source):
 
 
 def test_probability_columns_are_in_digit_order(classifier, photo_paths):
-    inputs = np.stack([preprocess(p) for p in photo_paths[:5]])
+    inputs = np.stack([decode(p).locator_input[16:80, 16:80, 0] for p in photo_paths[:5]])
     raw = classifier.model(inputs[..., None], training=False).numpy()  # class-index order
-    by_digit = classifier.probabilities(inputs)
-    for row_raw, row_digit in zip(raw, by_digit):
+    mirrored = classifier.model(inputs[:, :, ::-1, None], training=False).numpy()
+    expected = (np.log(raw) + np.log(mirrored)) / 2  # a crop and its mirror image
+    by_digit = classifier.log_probabilities(inputs)
+    for row_raw, row_digit in zip(expected, by_digit):
         for index, digit in enumerate(classifier.index_to_digit):
-            assert row_digit[digit] == pytest.approx(row_raw[index], abs=1e-5)
+            assert row_digit[digit] == pytest.approx(row_raw[index], abs=1e-4)
 
 
 def test_top(classifier, photo_paths):
@@ -83,23 +137,23 @@ def test_top(classifier, photo_paths):
     assert top[0][1] >= top[1][1] >= top[2][1]
 
 
-def test_predict_many_keeps_order_and_reports_errors(classifier):
+def test_predict_many_keeps_order_and_reports_errors(plain):
     items = []
     for i in range(11):
         items.append((f"good{i}", png(i * 20)))
         if i % 3 == 0:
             items.append((f"bad{i}", b"not an image"))
-    results = list(classifier.predict_many(items, batch_size=4))  # several batches
+    results = list(plain.predict_many(items, batch_size=4))  # several batches
     assert [r.name for r in results] == [name for name, _ in items]
     for result in results:
         assert result.ok == result.name.startswith("good")
-    singles = [classifier.predict(source) for name, source in items if name.startswith("good")]
+    singles = [plain.predict(source) for name, source in items if name.startswith("good")]
     batched = [r for r in results if r.ok]
     for single, batch in zip(singles, batched):
         assert batch.probabilities == pytest.approx(single.probabilities, abs=1e-5)
 
 
-def test_predict_many_reads_lazily_at_most_two_batches_ahead(classifier):
+def test_predict_many_reads_lazily_at_most_two_batches_ahead(plain):
     reads = []
 
     def reader(i):
@@ -111,7 +165,7 @@ def test_predict_many_reads_lazily_at_most_two_batches_ahead(classifier):
 
         return read
 
-    stream = classifier.predict_many(((f"f{i}", reader(i)) for i in range(20)), batch_size=8)
+    stream = plain.predict_many(((f"f{i}", reader(i)) for i in range(20)), batch_size=8)
     first = next(stream)
     assert first.ok and 8 <= len(reads) <= 16  # this batch, and perhaps the next one read ahead
     rest = list(stream)
@@ -130,8 +184,8 @@ def test_predict_many_with_only_errors_and_nothing(classifier):
 
 @pytest.mark.parametrize("table", [INDEX_TO_DIGIT, PERMUTED, tuple(range(10))])
 @pytest.mark.parametrize("hot", [0, 7])
-def test_digits_follow_the_table_in_the_model_file(make_tiny_model, table, hot):
-    tiny = Classifier(make_tiny_model(table, hot=hot))
+def test_digits_follow_the_table_in_the_model_file(make_tiny_model, make_tiny_localizer, table, hot):
+    tiny = Classifier(make_tiny_model(table, hot=hot), make_tiny_localizer())
     assert tiny.index_to_digit == table
     prediction = tiny.predict(png(0))
     assert prediction.digit == table[hot]
@@ -145,3 +199,5 @@ def test_classifier_refuses_a_missing_model(tmp_path):
 
     with pytest.raises(ModelFileError, match="does not exist"):
         Classifier(tmp_path / "missing.h5")
+    with pytest.raises(ModelFileError, match="does not exist"):
+        Classifier(DEFAULT_MODEL_PATH, tmp_path / "missing_localizer.h5")

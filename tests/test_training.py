@@ -10,68 +10,123 @@ import pytest
 
 from signdigits import report_dir_for
 from signdigits.data import Dataset
-from signdigits.labels import INDEX_TO_DIGIT
+from signdigits.labels import INDEX_TO_DIGIT, digit_to_index
 from signdigits.model import load_model
-from signdigits.training import TrainConfig, split_indices, train
+from signdigits.training import LocalizerConfig, TrainConfig, split_indices, train, train_localizer
 
-PARTICIPANTS = 6
 ROOT = Path(__file__).resolve().parents[1]
+PARTICIPANTS = 8
+DIGITS = (0, 1, 2)  # three signs anyone can tell apart: bar, post and cross
+
+
+def synthetic_photo(digit, rng) -> np.ndarray:
+    """A 100x100 'photo' of a skin-coloured shape on a light wall; the shape is the digit."""
+    photo = np.empty((100, 100, 3), np.float32)
+    photo[:] = rng.uniform(205, 240) + rng.normal(0, 2, (100, 100, 1))
+    cx, cy = rng.integers(40, 60, 2)
+    long, short = rng.integers(30, 40), rng.integers(8, 12)
+    skin = np.asarray([200, 150, 120]) + rng.normal(0, 8, 3)
+    if digit in (0, 2):
+        photo[cy - short : cy + short, cx - long : cx + long] = skin  # a bar
+    if digit in (1, 2):
+        photo[cy - long : cy + long, cx - short : cx + short] = skin  # a post
+    return np.clip(photo, 0, 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
 def tiny_arrays(tmp_path_factory):
-    """60 random 64x64 images: 6 participants x the 10 digits, saved like build-dataset does."""
+    """Synthetic photos of PARTICIPANTS people x 3 signs x 3 takes, saved like build-dataset."""
+    from signdigits.preprocess import preprocess
+
     folder = tmp_path_factory.mktemp("tiny_dataset")
     rng = np.random.default_rng(0)
-    n = PARTICIPANTS * 10
-    x = rng.random((n, 64, 64), dtype=np.float32)
-    y = np.eye(10, dtype=np.float32)[np.arange(n) % 10]
-    participants = np.repeat(np.arange(PARTICIPANTS, dtype=np.int64) + 100, 10)
+    rows = [(p, d) for p in range(PARTICIPANTS) for d in DIGITS for _ in range(3)]
+    photos = np.stack([synthetic_photo(d, rng) for _, d in rows])
+    arrays = {
+        "x": np.stack([preprocess(photo) for photo in photos]),
+        "y": np.eye(10, dtype=np.float32)[[digit_to_index(d) for _, d in rows]],
+        "participants": np.asarray([p + 100 for p, _ in rows], np.int64),
+        "photos": photos,
+    }
     paths = {}
-    for name, array in (("x", x), ("y", y), ("participants", participants)):
+    for name, array in arrays.items():
         paths[name] = folder / f"{name}.npy"
         np.save(paths[name], array)
     return paths
 
 
+def data_args(paths) -> dict:
+    return {"x_path": str(paths["x"]), "y_path": str(paths["y"]),
+            "participants_path": str(paths["participants"])}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
-def trained(tiny_arrays, tmp_path_factory):
+def localizer_run(tiny_arrays, tmp_path_factory):
+    output = tmp_path_factory.mktemp("localizer") / "loc.h5"
+    config = LocalizerConfig(**data_args(tiny_arrays), output=str(output), epochs=2,
+                             steps_per_epoch=3, batch_size=8, test_fraction=0.25, val_fraction=0.25)
+    log = []
+    return output, train_localizer(config, log=log.append), log
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_arrays, localizer_run, tmp_path_factory):
     output = tmp_path_factory.mktemp("run") / "m.h5"
     config = TrainConfig(
-        x_path=str(tiny_arrays["x"]),
-        y_path=str(tiny_arrays["y"]),
-        participants_path=str(tiny_arrays["participants"]),
-        output=str(output),
-        epochs=1,
-        teacher_epochs=1,
-        batch_size=16,
-    )
+        **data_args(tiny_arrays), output=str(output), localizer=str(localizer_run[0]),
+        epochs=4, teacher_epochs=1, steps_per_epoch=12, batch_size=32, augment_strength=0.3,
+        test_fraction=0.25, val_fraction=0.25,
+    )  # fmt: skip
     log = []
     report = train(config, log=log.append)
     return output, report, log
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
+def test_localizer_run_writes_a_loadable_localizer(localizer_run):
+    from signdigits.classifier import Localizer
+
+    output, result, log = localizer_run
+    localizer = Localizer(output)
+    assert localizer.info["test_participants"] == result["info"]["test_participants"]
+    assert set(result["info"]["validation"]) >= {"median_iou", "empty_scene_flagged"}
+    assert result["environment"]["threads"] == {"intra_op": 2, "inter_op": 1}
+    assert any("median IoU" in line for line in log)
+    assert not any(p.name.startswith(".loc.backup") for p in output.parent.iterdir())
+
+
+@pytest.mark.timeout(600)
 def test_smoke_run_writes_model_and_report(trained):
     output, report, log = trained
     assert output.is_file()
     report_dir = report_dir_for(output)
     assert report_dir.name == "m_report"
-    for name in ("report.json", "report.md", "confusion_matrix.png", "training_curves.png"):
+    for name in ("report.json", "report.md", "confusion_matrix.png", "reliability.png",
+                 "training_curves.png"):  # fmt: skip
         assert (report_dir / name).is_file() and (report_dir / name).stat().st_size > 0, name
     assert json.loads((report_dir / "report.json").read_text())["model_file"] == "m.h5"
     assert report["split"]["kind"] == "participant"
-    assert 0.0 <= report["test"]["accuracy"] <= 1.0
-    assert not [p for p in output.parent.iterdir() if ".part" in p.name]
-    assert any("test accuracy" in line for line in log)
+    assert set(report["test"]["variants"]) >= {"plain", "mirrored", "webcam", "no hand"}
+    assert report["temperature"] > 0
+    assert not [p for p in output.parent.iterdir() if ".part" in p.name or "backup" in p.name]
+    assert any("on the test people" in line for line in log)
 
 
 @pytest.mark.timeout(120)
-def test_trained_model_loads_safely(trained):
+def test_training_learns(trained):
+    """Three shapes, a few dozen steps: validation accuracy far above chance (1/3)."""
+    _, report, _ = trained
+    assert max(report["history"]["val_accuracy"]) >= 0.7, report["history"]["val_accuracy"]
+    assert report["history"]["best_epoch"] in range(1, 5)
+
+
+@pytest.mark.timeout(120)
+def test_trained_model_carries_its_table_and_temperature(trained):
     output, report, _ = trained
     model, table, info = load_model(output)
     assert table == INDEX_TO_DIGIT
     assert info["test_participants"] == report["split"]["test_participants"]
+    assert info["temperature"] == pytest.approx(report["temperature"])
     assert tuple(model.input_shape) == (None, 64, 64, 1)
 
 
@@ -81,8 +136,40 @@ def test_report_split_is_participant_disjoint(trained):
     split = report["split"]
     test, val = set(split["test_participants"]), set(split["val_participants"])
     assert test and val and not test & val
-    assert split["train_images"] + split["val_images"] + split["test_images"] == PARTICIPANTS * 10
-    assert split["test_images"] == 10 * len(test) and split["val_images"] == 10 * len(val)
+    per_person = len(DIGITS) * 3
+    assert split["train_images"] + split["val_images"] + split["test_images"] == PARTICIPANTS * per_person
+    assert split["test_images"] == per_person * len(test) and split["val_images"] == per_person * len(val)
+
+
+@pytest.mark.timeout(600)
+def test_an_interrupted_run_resumes_to_the_same_weights(tiny_arrays, localizer_run, tmp_path, monkeypatch):
+    from signdigits import training
+
+    def config(name, resume=False):
+        return LocalizerConfig(**data_args(tiny_arrays), output=str(tmp_path / name), epochs=3,
+                               steps_per_epoch=2, batch_size=8, test_fraction=0.25,
+                               val_fraction=0.25, resume=resume)  # fmt: skip
+
+    train_localizer(config("whole.h5"), log=lambda m: None)
+    original = training.EpochLog.on_epoch_end
+
+    def stop_after_the_second_epoch(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.EpochLog, "on_epoch_end", stop_after_the_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_localizer(config("cut.h5"), log=lambda m: None)
+    assert not (tmp_path / "cut.h5").exists() and training.backup_dir_for(tmp_path / "cut.h5").is_dir()
+    monkeypatch.setattr(training.EpochLog, "on_epoch_end", original)
+    log = []
+    train_localizer(config("cut.h5", resume=True), log=log.append)
+    assert sum("epoch" in line for line in log) == 1  # only the third epoch was left to run
+    whole, _, _ = load_model(tmp_path / "whole.h5", input_shape=(96, 96, 3), outputs=5, needs_table=False)
+    resumed, _, _ = load_model(tmp_path / "cut.h5", input_shape=(96, 96, 3), outputs=5, needs_table=False)
+    for a, b in zip(whole.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def dataset_with(participants):
@@ -131,8 +218,8 @@ def test_train_model_help(monkeypatch, capsys):
     assert exited.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage:")
-    for option in ("--x", "--y", "--participants", "--output", "--epochs", "--teacher-epochs",
-                   "--batch-size", "--seed"):  # fmt: skip
+    for option in ("--localizer", "--x", "--y", "--participants", "--output", "--epochs",
+                   "--teacher-epochs", "--steps-per-epoch", "--batch-size", "--seed", "--resume"):  # fmt: skip
         assert option in out
 
 

@@ -105,6 +105,6 @@ def test_batch_of_a_folder_with_one_corrupt_file(page, confident_photos, photo_p
 
 def test_model_page_shows_the_report(page):
     page.get_by_role("tab", name="Model").click()
-    page.get_by_text("Accuracy").first.wait_for()
+    page.get_by_text("Plain photos").first.wait_for()
     settle(page)
     screenshot(page, "model")

@@ -1,0 +1,210 @@
+"""``python -m signdigits evaluate``: how the models read photos taken the way people take them.
+
+From the photos of held-out participants this builds the kinds of picture a user hands
+the app (:data:`VARIANTS`): the plain photo, the mirror image (a left hand), turned by
+15-25 degrees, taken from further away (hand 40 % of the frame), before a dark
+background, before a busy natural scene, a 640x480 webcam frame (hand 35-50 % of its
+height, busy scene, blur, noise, JPEG), the hand drawn as a filled silhouette or only its
+outline on the app's canvas, and scenes with no hand at all. Every picture goes through
+the classifier's one path (localizer, crop, classifier), and the table gives accuracy
+per variant, how often a hand was missed, the expected calibration error (ECE) and how
+many hand-less scenes were flagged (no hand found, or confidence below
+:data:`UNSURE_BELOW`). Backgrounds come from the evaluation region of the shipped
+pictures and another random stream than training's (:mod:`signdigits.scenes`).
+"""
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from signdigits.scenes import background, drawing, mask_box, paste_hand, shipped_pictures
+
+VARIANTS = ("plain", "mirrored", "rotated", "far", "dark", "busy", "webcam", "silhouette",
+            "outline", "no hand")  # fmt: skip
+#: Answers below this confidence are shown as "not sure" (a hand-less scene so answered
+#: counts as flagged).
+UNSURE_BELOW = 0.5
+ECE_BINS = 15
+SCENE_SIDE = 240
+WEBCAM_SIZE = (640, 480)
+CANVAS_SIDE = 360
+OUTLINE_WIDTH = 10
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One evaluation picture: its variant, the digit shown (None: no hand) and the image."""
+
+    variant: str
+    digit: int | None
+    image: object  # RGB uint8 array, or encoded bytes
+
+
+def _wall(photo: np.ndarray, rng, size: int) -> np.ndarray:
+    """A wider view of the photo's own wall: its border colour, unevenly lit, a little noise."""
+    border = np.concatenate([photo[0], photo[:, 0], photo[:, -1]]).astype(np.float32)
+    colour = np.median(border, axis=0)
+    xs = np.linspace(-1, 1, size, dtype=np.float32)
+    light = 1.0 - rng.uniform(0.05, 0.2) * (xs[None, :] ** 2 + xs[:, None] ** 2)
+    wall = colour * light[..., None] + rng.normal(0, 2, (size, size, 1))
+    return np.clip(wall, 0, 255).astype(np.uint8)
+
+
+def _jpeg(image: np.ndarray, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _paste(rng, scene, photo, mask, height, arm=True):
+    h, w = scene.shape[:2]
+    box_h = height * h
+    center = (rng.uniform(0.3, 0.7) * w, rng.uniform(0.5 * box_h, h - 0.5 * box_h))
+    angle = np.radians(rng.uniform(-10, 10))
+    return paste_hand(scene, photo, mask, box_h, center, angle, bool(rng.random() < 0.5), arm)[0]
+
+
+def variants_of(photo, mask, digit, rng, pictures) -> list[Sample]:
+    """Every variant of one photo (RGB uint8 with its hand mask) showing ``digit``."""
+    samples = [Sample("plain", digit, photo), Sample("mirrored", digit, photo[:, ::-1].copy())]
+    border = np.concatenate([photo[0], photo[:, 0], photo[:, -1]])
+    fill = tuple(int(c) for c in np.median(border, axis=0))
+    angle = rng.uniform(15, 25) * rng.choice([-1, 1])
+    rotated = Image.fromarray(photo).rotate(angle, Image.Resampling.BILINEAR, fillcolor=fill)
+    samples.append(Sample("rotated", digit, np.asarray(rotated)))
+    samples.append(Sample("far", digit, _paste(rng, _wall(photo, rng, SCENE_SIDE), photo, mask, 0.4)))
+    dark = background(rng, SCENE_SIDE, "dark", "eval", pictures)
+    samples.append(Sample("dark", digit, _paste(rng, dark, photo, mask, rng.uniform(0.55, 0.85))))
+    busy = background(rng, SCENE_SIDE, "natural", "eval", pictures)
+    samples.append(Sample("busy", digit, _paste(rng, busy, photo, mask, rng.uniform(0.5, 0.85))))
+    frame = background(rng, WEBCAM_SIZE, "natural", "eval", pictures)
+    frame = _paste(rng, frame, photo, mask, rng.uniform(0.35, 0.5))
+    frame = np.asarray(Image.fromarray(frame).filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.5))))
+    frame = np.clip(frame + rng.normal(0, 4, frame.shape), 0, 255).astype(np.uint8)
+    samples.append(Sample("webcam", digit, _jpeg(frame, int(rng.integers(55, 80)))))
+    samples.append(Sample("silhouette", digit, drawing(mask, CANVAS_SIDE)))
+    samples.append(Sample("outline", digit, drawing(mask, CANVAS_SIDE, OUTLINE_WIDTH)))
+    return samples
+
+
+def variants(photos, masks, digits, seed: int = 0, scenes_per_photo: float = 0.5) -> list[Sample]:
+    """The evaluation set of some participants' ``photos`` (with ``masks`` and ``digits``):
+    every variant of every photo, plus hand-less scenes (half as many as photos)."""
+    pictures = shipped_pictures()
+    samples = []
+    for i, (photo, mask, digit) in enumerate(zip(photos, masks, digits)):
+        rng = np.random.default_rng([seed, i])
+        if mask.any() and mask_box(mask)[3] > mask_box(mask)[1]:
+            samples += variants_of(photo, mask, int(digit), rng, pictures)
+    rng = np.random.default_rng([seed, len(photos)])
+    for i in range(int(len(photos) * scenes_per_photo)):
+        kind = ("natural", "any", "dark")[i % 3]
+        size = WEBCAM_SIZE if i % 2 else SCENE_SIDE
+        samples.append(Sample("no hand", None, background(rng, size, kind, "eval", pictures)))
+    return samples
+
+
+def _log_probabilities(classifier, samples):
+    """Log-probabilities at temperature 1 (NaN rows where no hand was found) and errors."""
+    temperature, classifier.temperature = classifier.temperature, 1.0
+    try:
+        predictions = list(classifier.predict_many((s.variant, s.image) for s in samples))
+    finally:
+        classifier.temperature = temperature
+    logs = np.full((len(samples), 10), np.nan)
+    for i, prediction in enumerate(predictions):
+        if prediction.ok:
+            logs[i] = np.log(np.maximum(prediction.probabilities, 1e-12))
+    return logs, predictions
+
+
+def _softmax(logs, temperature):
+    scaled = logs / temperature
+    scaled = scaled - np.nanmax(scaled, axis=1, keepdims=True)
+    probs = np.exp(scaled)
+    return probs / np.nansum(probs, axis=1, keepdims=True)
+
+
+def fit_temperature(classifier, samples) -> float:
+    """The temperature that minimises the negative log-likelihood of the true digits on
+    ``samples`` (the validation people's variants) where a hand was found."""
+    from scipy.optimize import minimize_scalar
+
+    logs, _ = _log_probabilities(classifier, samples)
+    truth = np.asarray([-1 if s.digit is None else s.digit for s in samples])
+    keep = (truth >= 0) & ~np.isnan(logs[:, 0])
+    logs, truth = logs[keep], truth[keep]
+
+    def nll(log_t):
+        probs = _softmax(logs, np.exp(log_t))
+        return -np.mean(np.log(np.maximum(probs[np.arange(len(truth)), truth], 1e-12)))
+
+    return float(np.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x))
+
+
+def calibration(confidence, correct, bins: int = ECE_BINS) -> tuple[float, list[dict]]:
+    """Expected calibration error and the reliability diagram's bins."""
+    confidence, correct = np.asarray(confidence, float), np.asarray(correct, float)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    rows, ece = [], 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            gap = abs(correct[inside].mean() - confidence[inside].mean())
+            ece += inside.mean() * gap
+            rows.append({"low": float(edges[b]), "high": float(edges[b + 1]),
+                         "count": int(inside.sum()), "confidence": float(confidence[inside].mean()),
+                         "accuracy": float(correct[inside].mean())})  # fmt: skip
+    return float(ece), rows
+
+
+def evaluate(classifier, samples) -> dict:
+    """Accuracy per variant, missed hands, flagged hand-less scenes, ECE and its bins."""
+    logs, predictions = _log_probabilities(classifier, samples)
+    probs = _softmax(logs, classifier.temperature)
+    table, confidences, corrects, mistakes = {}, [], [], []
+    confusion = np.zeros((10, 10), int)
+    for variant in VARIANTS:
+        rows = [i for i, s in enumerate(samples) if s.variant == variant]
+        if not rows:
+            continue
+        found = ~np.isnan(probs[rows, 0])
+        confidence = np.where(found, np.nan_to_num(probs[rows]).max(axis=1), 0.0)
+        if variant == "no hand":
+            flagged = ~found | (confidence < UNSURE_BELOW)
+            table[variant] = {"images": len(rows), "flagged": float(flagged.mean())}
+            continue
+        answer = np.where(found, np.nan_to_num(probs[rows]).argmax(axis=1), -1)
+        truth = np.asarray([samples[i].digit for i in rows])
+        correct = answer == truth
+        table[variant] = {"images": len(rows), "accuracy": float(correct.mean()),
+                          "no_hand": float((~found).mean())}  # fmt: skip
+        np.add.at(confusion, (truth[found], answer[found]), 1)
+        confidences += list(confidence[found])
+        corrects += list(correct[found])
+        mistakes += [(variant, int(t), int(a), float(c)) for t, a, c, ok in
+                     zip(truth, answer, confidence, correct) if not ok][:3]  # fmt: skip
+    ece, bins = calibration(confidences, corrects)
+    return {"variants": table, "ece": ece, "reliability": bins, "temperature": classifier.temperature,
+            "confusion_matrix": confusion.tolist(),
+            "mistakes": [dict(zip(("variant", "digit", "answer", "confidence"), m)) for m in mistakes]}
+
+
+def format_table(evaluation: dict) -> str:
+    """The evaluation as a Markdown table."""
+    lines = ["| the photo | images | accuracy | no hand found |", "|---|---:|---:|---:|"]
+    for variant, row in evaluation["variants"].items():
+        if variant == "no hand":
+            continue
+        lines.append(f"| {variant} | {row['images']} | {row['accuracy']:.1%} | {row['no_hand']:.1%} |")
+    lines.append("")
+    if "no hand" in evaluation["variants"]:
+        row = evaluation["variants"]["no hand"]
+        lines.append(f"Scenes without a hand flagged (no hand, or confidence below "
+                     f"{UNSURE_BELOW:.0%}): {row['flagged']:.1%} of {row['images']}.  ")
+    lines.append(f"Expected calibration error (ECE): {evaluation['ece']:.3f} at temperature "
+                 f"{evaluation['temperature']:.2f}.")
+    return "\n".join(lines)

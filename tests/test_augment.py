@@ -1,0 +1,72 @@
+"""Training material made on the fly: deterministic, in range, plain at strength 0."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from signdigits.augment import hand_crops, hand_scenes
+from signdigits.preprocess import LOCATOR_SIZE
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def batch(drawn_hand):
+    photo, truth = drawn_hand
+    photos = np.stack([photo, photo[:, ::-1]] * 4).astype(np.float32)
+    masks = np.stack([truth, truth[:, ::-1]] * 4)[..., None].astype(np.float32)
+    boxes = np.asarray([(35, 15, 65, 100), (35, 15, 65, 100)] * 4, np.float32)
+    rng = np.random.default_rng(0)
+    bank = rng.integers(0, 256, (5, 64, 64, 3)).astype(np.float32)
+    return photos, masks, boxes, bank
+
+
+def crops(batch, seed, strength=1.0):
+    photos, masks, boxes, bank = batch
+    gray_bank = bank.mean(axis=-1, keepdims=True)
+    return hand_crops(photos, masks, boxes, gray_bank, tf.constant(seed), strength).numpy()
+
+
+def test_crops_are_model_inputs_and_reproducible(batch):
+    first = crops(batch, [1, 2])
+    assert first.shape == (8, 64, 64, 1) and first.dtype == np.float32
+    assert 0.0 <= first.min() and first.max() <= 1.0
+    assert np.array_equal(first, crops(batch, [1, 2]))
+    assert not np.array_equal(first, crops(batch, [1, 3]))
+
+
+def test_every_crop_of_a_batch_is_varied_its_own_way(batch):
+    made = crops(batch, [0, 7])
+    assert len({made[i].tobytes() for i in range(0, 8, 2)}) == 4  # same photo, other crops
+
+
+def test_strength_zero_is_the_plain_crop_around_the_box(batch):
+    plain = crops(batch, [4, 4], strength=0.0)
+    assert np.array_equal(plain, crops(batch, [5, 5], strength=0.0))  # no randomness left
+    first = 1.0 - plain[0, ..., 0]  # gray in [0, 1]
+    # the box is centred, 1.2 times its height: the hand spans the middle 1/1.2 of the crop
+    rows = np.flatnonzero((first < 0.75).any(axis=1))
+    assert rows[0] == pytest.approx(64 * (1 - 1 / 1.2) / 2, abs=2)
+    assert np.allclose(plain[1, ..., 0], plain[0, :, ::-1, 0], atol=0.02)  # the mirrored photo
+
+
+def test_scenes_come_with_exact_boxes(batch):
+    photos, masks, boxes, bank = batch
+    images, targets = hand_scenes(photos, masks, boxes, bank, tf.constant([3, 3]))
+    images, targets = images.numpy(), targets.numpy()
+    assert images.shape == (8, LOCATOR_SIZE, LOCATOR_SIZE, 3)
+    assert 0.0 <= images.min() and images.max() <= 1.0
+    for image, (x0, y0, x1, y1, present) in zip(images, targets):
+        assert present in (0.0, 1.0)
+        if present:
+            assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
+            assert y1 - y0 >= 0.15  # the hand is at least a fifth of the frame (minus rounding)
+    again = hand_scenes(photos, masks, boxes, bank, tf.constant([3, 3]))[1].numpy()
+    assert np.array_equal(targets, again)
+
+
+def test_scenes_include_empty_ones(batch):
+    photos, masks, boxes, bank = batch
+    many = [hand_scenes(photos, masks, boxes, bank, tf.constant([s, 0]))[1].numpy() for s in range(8)]
+    present = np.concatenate(many)[:, 4]
+    assert 0.02 < 1 - present.mean() < 0.35

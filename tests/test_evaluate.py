@@ -1,0 +1,54 @@
+"""``evaluate``: variants of photos as people take them, one table, calibration."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from signdigits.cli import main
+from signdigits.evaluate import VARIANTS, calibration, evaluate, format_table, variants
+from signdigits.scenes import hand_mask
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_every_variant_is_built(drawn_hand):
+    photo, truth = drawn_hand
+    samples = variants([photo, photo], [truth, truth], [3, 4], seed=1)
+    names = [s.variant for s in samples]
+    assert set(names) == set(VARIANTS)
+    assert names.count("plain") == 2 and names.count("no hand") == 1
+    assert {s.digit for s in samples if s.variant != "no hand"} == {3, 4}
+    webcam = next(s for s in samples if s.variant == "webcam")
+    assert Image.open(__import__("io").BytesIO(webcam.image)).size == (640, 480)
+    again = variants([photo, photo], [truth, truth], [3, 4], seed=1)
+    assert all(np.array_equal(np.asarray(a.image), np.asarray(b.image)) for a, b in zip(samples, again))
+
+
+def test_calibration_of_perfect_and_overconfident_answers():
+    assert calibration([1.0, 1.0], [1, 1])[0] == pytest.approx(0.0)
+    ece, bins = calibration([0.9] * 10, [1] * 5 + [0] * 5)
+    assert ece == pytest.approx(0.4) and bins[0]["count"] == 10
+
+
+def test_evaluate_on_a_few_real_photos(classifier, photo_paths):
+    photos = [np.asarray(Image.open(p).convert("RGB").resize((100, 100))) for p in photo_paths[::400]]
+    digits = [int(p.parent.name) for p in photo_paths[::400]]
+    samples = variants(photos, [hand_mask(p) for p in photos], digits, seed=0)
+    result = evaluate(classifier, samples)
+    assert set(result["variants"]) == set(VARIANTS)
+    assert result["variants"]["plain"]["accuracy"] >= 0.75
+    assert 0.0 <= result["ece"] <= 1.0 and result["temperature"] == classifier.temperature
+    table = format_table(result)
+    assert "| plain |" in table and "calibration error" in table
+
+
+def test_evaluate_command_on_a_tiny_set(built_dataset, tmp_path, capsys):
+    out = tmp_path / "evaluation.json"
+    x_path = str(built_dataset / "x.npy")
+    assert main(["evaluate", "--x", x_path, "--limit", "4", "--json", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "| webcam |" in printed.out and "test participants" in printed.err
+    figures = json.loads(out.read_text())
+    assert figures["variants"]["plain"]["images"] == 4

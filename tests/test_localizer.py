@@ -1,0 +1,69 @@
+"""The bundled hand localizer finds pasted hands and says when there is none."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from signdigits import DEFAULT_LOCALIZER_PATH
+from signdigits.classifier import HAND_THRESHOLD, Localizer
+from signdigits.model import ModelFileError
+from signdigits.preprocess import decode
+from signdigits.scenes import background, hand_mask, paste_hand
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def iou(a, b) -> float:
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = width * height
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@pytest.fixture(scope="module")
+def localizer():
+    return Localizer(DEFAULT_LOCALIZER_PATH)
+
+
+def locate(localizer, scene):
+    decoded = decode(scene)
+    boxes, scores = localizer.locate(decoded.locator_input[None], [decoded.size])
+    return boxes[0], float(scores[0])
+
+
+def test_finds_a_pasted_hand(localizer, photo_paths):
+    rng = np.random.default_rng(7)
+    ious, found = [], []
+    for path in photo_paths[3::80]:  # about twenty people's photos
+        photo = np.asarray(Image.open(path).convert("RGB").resize((100, 100)))
+        scene = background(rng, 240, "natural", "eval")
+        height = rng.uniform(0.4, 0.8) * 240
+        center = (rng.uniform(0.35, 0.65) * 240, rng.uniform(0.45, 0.55) * 240)
+        scene, truth = paste_hand(scene, photo, hand_mask(photo), height, center, arm=False)
+        box, score = locate(localizer, scene)
+        found.append(score >= HAND_THRESHOLD)
+        ious.append(iou(box, truth))
+    assert np.mean(found) >= 0.9
+    assert np.median(ious) >= 0.7, np.round(ious, 2)
+
+
+def test_finds_the_hand_of_a_plain_photo(localizer, photo_paths):
+    for path in photo_paths[::300]:
+        box, score = locate(localizer, path)
+        assert score >= HAND_THRESHOLD
+        x0, y0, x1, y1 = box
+        assert (x1 - x0) * (y1 - y0) > 0.2 * 100 * 100  # a big part of a photo filled by a hand
+
+
+def test_says_no_hand_on_empty_scenes(localizer):
+    rng = np.random.default_rng(3)
+    scores = [locate(localizer, background(rng, 200, kind, "eval"))[1]
+              for kind in ("natural", "any", "dark") for _ in range(8)]  # fmt: skip
+    assert np.mean(np.asarray(scores) < HAND_THRESHOLD) >= 0.75, np.round(scores, 2)
+
+
+def test_a_classifier_file_is_no_localizer(tmp_path):
+    from signdigits import DEFAULT_MODEL_PATH
+
+    with pytest.raises(ModelFileError, match="signdigits needs"):
+        Localizer(DEFAULT_MODEL_PATH)
