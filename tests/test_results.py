@@ -16,7 +16,16 @@ BAD = Prediction(name="b.jpg", error="not a supported image")
 
 
 def test_columns():
-    assert CSV_COLUMNS == ["file", "digit", "confidence"] + [f"p{d}" for d in range(10)] + ["error"]
+    assert CSV_COLUMNS == (["file", "digit", "confidence"] + [f"p{d}" for d in range(10)]
+                           + ["x0", "y0", "x1", "y1", "error"])  # fmt: skip
+
+
+def test_row_carries_the_hand_box():
+    row = to_row(Prediction(name="a.jpg", digit=1, confidence=1.0, probabilities=(0.0, 1.0) + (0.0,) * 8,
+                            box=(10.0, 20.25, 110.0, 220.0), hand_score=0.9))  # fmt: skip
+    assert (row["x0"], row["y0"], row["x1"], row["y1"]) == ("10.0", "20.2", "110.0", "220.0")
+    no_hand = to_row(Prediction(name="wall.jpg", error="no hand found", hand_score=0.1))
+    assert no_hand["x0"] == "" and no_hand["error"] == "no hand found"
 
 
 def test_row_of_a_prediction():
