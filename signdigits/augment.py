@@ -26,7 +26,7 @@ CROP_SHIFT = 0.10  # jitter of its centre, as a share of its side
 CROP_ASPECT = 0.08  # log-scale anisotropy (other hand shapes)
 ROTATION_DEGREES = 25.0
 # Shares of the crop's background: the photo's own wall, a pasted background, drawings.
-OWN_WALL, PASTED, SILHOUETTE = 0.3, 0.5, 0.1  # the rest (0.1): outlines
+OWN_WALL, PASTED, SILHOUETTE = 0.45, 0.4, 0.08  # the rest (0.07): outlines
 # Scenes: hand box height as a share of the frame, empty frames, frames of a plain photo.
 SCENE_MIN_HEIGHT, SCENE_MAX_HEIGHT = 0.2, 1.0
 NO_HAND, PLAIN_PHOTO, DRAWN = 0.15, 0.15, 0.05
@@ -111,10 +111,10 @@ def photometric(gray, seed, strength=1.0):
     n, size = tf.shape(gray)[0], tf.shape(gray)[1]
     shape = [n, 1, 1, 1]
     mean = tf.reduce_mean(gray, axis=[1, 2, 3], keepdims=True)
-    contrast = tf.exp(_uniform(seed, 10, shape) * 0.35 * strength)
+    contrast = tf.exp(_uniform(seed, 10, shape) * 0.25 * strength)
     brightness = _uniform(seed, 11, shape) * 0.15 * strength
     gray = (gray - mean) * contrast + mean + brightness
-    gamma = tf.exp(_uniform(seed, 12, shape) * 0.4 * strength)
+    gamma = tf.exp(_uniform(seed, 12, shape) * 0.3 * strength)
     gray = tf.clip_by_value(gray, 0.0, 1.0) ** gamma
 
     coords = tf.linspace(-1.0, 1.0, size)
@@ -123,17 +123,17 @@ def photometric(gray, seed, strength=1.0):
 
     # a far-away or soft photo: blurred, or shot at a lower resolution and scaled up
     blurred = tf.nn.avg_pool2d(gray, 3, 1, "SAME")
-    blur = tf.cast(_uniform(seed, 14, shape, 0.0, 1.0) < 0.3 * strength, tf.float32)
+    blur = tf.cast(_uniform(seed, 14, shape, 0.0, 1.0) < 0.2 * strength, tf.float32)
     gray = blur * blurred + (1.0 - blur) * gray
     small = tf.image.resize(gray, [size // 2, size // 2], antialias=True)
     coarse = tf.image.resize(small, [size, size])
-    low_res = tf.cast(_uniform(seed, 15, shape, 0.0, 1.0) < 0.2 * strength, tf.float32)
+    low_res = tf.cast(_uniform(seed, 15, shape, 0.0, 1.0) < 0.15 * strength, tf.float32)
     gray = low_res * coarse + (1.0 - low_res) * gray
 
     sigma = _uniform(seed, 16, shape, 0.0, 0.04) * strength
     gray = gray + sigma * tf.random.stateless_normal(tf.shape(gray), seed=_stream(seed, 17))
 
-    # random erasing: a patch of an eighth to a third of the side, on a sixth of the batch
+    # random erasing: a patch of an eighth to a third of the side, on a tenth of the batch
     fsize = tf.cast(size, tf.float32)
     side = _uniform(seed, 18, shape, 0.12, 0.33) * fsize
     corner = _uniform(seed, 19, [n, 2], 0.0, 1.0) * (fsize - side[:, 0, 0])
@@ -141,7 +141,7 @@ def photometric(gray, seed, strength=1.0):
     cols = tf.range(fsize)[None, None, :, None]
     top, left = corner[:, 0, None, None, None], corner[:, 1, None, None, None]
     inside = (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)
-    erase = _uniform(seed, 20, shape, 0.0, 1.0) < 0.17 * strength
+    erase = _uniform(seed, 20, shape, 0.0, 1.0) < 0.1 * strength
     return tf.clip_by_value(tf.where(inside & erase, mean, gray), 0.0, 1.0)
 
 

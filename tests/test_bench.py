@@ -7,15 +7,15 @@ import pytest
 from signdigits import bench
 from signdigits import classifier as classifier_module
 
-KEYS = ("single_ms_median", "single_ms_p95", "predict_ms_median", "speedup",
-        "batch_images_per_s", "peak_rss_mb")  # fmt: skip
+KEYS = ("single_ms_median", "single_ms_p95", "no_localizer_ms_median", "localizer_cost",
+        "predict_ms_median", "speedup", "batch_images_per_s", "peak_rss_mb")  # fmt: skip
 
 
 @pytest.mark.timeout(180)
 def test_run_benchmark(classifier, tmp_path, monkeypatch):
     # reuse the session's bundled model rather than loading model.h5 again, and time fewer
     # repeats (300 + 60 by default): the figures are not asserted, only their presence
-    monkeypatch.setattr(classifier_module, "Classifier", lambda path: classifier)
+    monkeypatch.setattr(classifier_module, "Classifier", lambda path, localizer_path: classifier)
     time_ms = bench._time_ms
     monkeypatch.setattr(bench, "_time_ms", lambda function, repeats: time_ms(function, min(repeats, 20)))
     lines = []
@@ -28,8 +28,8 @@ def test_run_benchmark(classifier, tmp_path, monkeypatch):
     assert written["batch_images"] == 50
     text = "\n".join(lines)
     assert lines[0].startswith("signdigits bench")
-    for label in ("single image, median (ms)", "speed-up over model.predict", "batch of 50, images/s",
-                  "peak memory (MB)"):  # fmt: skip
+    for label in ("single image, median (ms)", "same without localizer", "speed-up over model.predict",
+                  "batch of 50, images/s", "peak memory (MB)"):  # fmt: skip
         assert label in text
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from signdigits import classifier as classifier_module
+from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH, classifier as classifier_module
 from signdigits.cli import Progress, build_parser, main
 from signdigits.results import CSV_COLUMNS
 
@@ -40,18 +40,41 @@ def jpeg(value=0) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.fixture(scope="module")
+def whole_picture_classifier(make_tiny_localizer):
+    """The bundled classifier behind a localizer that finds the hand filling any picture,
+    so that the plain test pictures here get digits."""
+    return classifier_module.Classifier(DEFAULT_MODEL_PATH, make_tiny_localizer())
+
+
 @pytest.fixture(autouse=True)
-def reuse_bundled_classifier(classifier, monkeypatch):
-    """The CLI builds ``Classifier(args.model)``; hand it the session's bundled model
-    instead of loading model.h5 again (other model files still load for real)."""
+def reuse_bundled_classifier(whole_picture_classifier, monkeypatch):
+    """The CLI builds ``Classifier(args.model, args.localizer)``; for the bundled pair, hand
+    it the module's classifier instead of loading the files again (other files load for real)."""
     real = classifier_module.Classifier
 
-    def cached(model_path):
-        if os.path.realpath(model_path) == os.path.realpath(classifier.model_path):
-            return classifier
-        return real(model_path)
+    def cached(model_path, localizer_path):
+        bundled = (DEFAULT_MODEL_PATH, DEFAULT_LOCALIZER_PATH)
+        if all(os.path.realpath(a) == os.path.realpath(b) for a, b in zip((model_path, localizer_path), bundled)):
+            return whole_picture_classifier
+        return real(model_path, localizer_path)
 
     monkeypatch.setattr(classifier_module, "Classifier", cached)
+
+
+def test_the_real_localizer_finds_hands_and_reports_their_absence(photo_paths, tmp_path, capsys):
+    """The bundled pair, loaded for real: a photo gets its digit and box, a wall 'no hand found'."""
+    localizer = tmp_path / "localizer.h5"
+    localizer.write_bytes(DEFAULT_LOCALIZER_PATH.read_bytes())
+    wall = tmp_path / "wall.jpg"
+    Image.new("RGB", (120, 90), (200, 200, 195)).save(wall)
+    out = tmp_path / "out.csv"
+    assert main(["predict", str(photo_paths[0]), str(wall), "--localizer", str(localizer),
+                 "--csv", str(out)]) == 0  # fmt: skip
+    photo, blank = read_csv(out)[1]
+    assert photo["digit"] == photo_paths[0].parent.name and float(photo["x1"]) > float(photo["x0"])
+    assert blank["error"] == "no hand found" and blank["digit"] == "" and blank["x0"] == ""
+    assert "wall.jpg: no hand found" in capsys.readouterr().err
 
 
 @pytest.fixture
@@ -151,11 +174,13 @@ def test_unwritable_csv(mixed_folder, tmp_path, capsys):
     assert "error: cannot write" in err and "Is a directory" in err and "Traceback" not in err
 
 
-def test_model_option_picks_another_model(make_tiny_model, mixed_folder, tmp_path):
+def test_model_option_picks_another_model(make_tiny_model, make_tiny_localizer, mixed_folder, tmp_path):
     table = (3, 1, 4, 0, 5, 9, 2, 6, 8, 7)
     model = make_tiny_model(table, hot=4)
     out = tmp_path / "out.csv"
-    assert main(["predict", str(mixed_folder), "--csv", str(out), "--model", str(model)]) == 0
+    localizer = str(make_tiny_localizer())
+    assert main(["predict", str(mixed_folder), "--csv", str(out), "--model", str(model),
+                 "--localizer", localizer]) == 0  # fmt: skip
     _, rows = read_csv(out)
     assert [r["digit"] for r in rows if not r["error"]] == [str(table[4])] * 2
 

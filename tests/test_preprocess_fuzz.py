@@ -18,7 +18,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from signdigits import preprocess as pp
-from signdigits.preprocess import UnreadableImageError, preprocess
+from signdigits.preprocess import LOCATOR_SIZE, UnreadableImageError, decode, hand_input, preprocess
 
 pytestmark = [
     pytest.mark.timeout(120),
@@ -45,22 +45,42 @@ FUZZ = settings(
 )
 
 
+def assert_model_input(result, label):
+    assert isinstance(result, np.ndarray), label
+    assert result.shape == (64, 64) and result.dtype == np.float32, label
+    assert np.all(np.isfinite(result)), label
+    assert result.min() >= 0.0 and result.max() <= 1.0, label
+
+
+def hand_path(source):
+    """The run-time path short of the models: decode, then a crop around a box."""
+    decoded = decode(source)
+    assert decoded.locator_input.shape == (LOCATOR_SIZE, LOCATOR_SIZE, 3)
+    assert decoded.locator_input.min() >= 0.0 and decoded.locator_input.max() <= 1.0
+    width, height = decoded.size
+    return hand_input(decoded.gray, (width * 0.2, height * 0.1, width * 0.9, height * 1.1))
+
+
 def outcome(source, label="") -> str:
-    """'ok' or 'unreadable'; fails the test on any other exception or a bad output."""
-    try:
-        result = preprocess(source)
-    except UnreadableImageError as exc:
-        assert str(exc), f"{label}: empty error message"
-        kind = "unreadable"
-    except Exception as exc:  # noqa: BLE001 - that is the point of the test
-        pytest.fail(f"{label}: preprocess raised {type(exc).__name__}: {exc}")
-    else:
-        assert isinstance(result, np.ndarray), label
-        assert result.shape == (64, 64) and result.dtype == np.float32, label
-        assert np.all(np.isfinite(result)), label
-        assert result.min() >= 0.0 and result.max() <= 1.0, label
-        kind = "ok"
-    return kind
+    """'ok' or 'unreadable' for both paths (the dataset's whole-picture square and the
+    run-time decode and crop), which must agree; fails the test on any other exception
+    or a bad output."""
+    kinds = []
+    for path in (preprocess, hand_path):
+        try:
+            result = path(source.copy() if isinstance(source, np.ndarray) else source)
+        except UnreadableImageError as exc:
+            assert str(exc), f"{label}: empty error message"
+            kinds.append("unreadable")
+        except Exception as exc:  # noqa: BLE001 - that is the point of the test
+            pytest.fail(f"{label}: {path.__name__} raised {type(exc).__name__}: {exc}")
+        else:
+            assert_model_input(result, label)
+            kinds.append("ok")
+        if hasattr(source, "seek"):
+            source.seek(0)
+    assert kinds[0] == kinds[1], f"{label}: {kinds}"
+    return kinds[0]
 
 
 def encode(image: Image.Image, fmt: str, **params) -> bytes:
