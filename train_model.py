@@ -13,7 +13,11 @@ import sys
 import signdigits.backend  # noqa: F401  (TensorFlow quietly, before any module imports it)
 from signdigits.data import DatasetError
 from signdigits.training import (
-    LocalizerConfig, TrainConfig, TrainingError, train, train_localizer,
+    LocalizerConfig,
+    TrainConfig,
+    TrainingError,
+    train,
+    train_localizer,
 )  # fmt: skip
 
 DEFAULTS = TrainConfig()
@@ -68,7 +72,10 @@ def parse_args(argv=None) -> TrainConfig | LocalizerConfig:
         f"{DEFAULTS.steps_per_epoch}, localizer {LOCALIZER_DEFAULTS.steps_per_epoch})")
     add("--batch-size", type=positive_int, help=f"images per step (default: {DEFAULTS.batch_size}, "
         f"localizer {LOCALIZER_DEFAULTS.batch_size})")
-    add("--seed", type=int, default=DEFAULTS.seed, help="seed for split, init and augmentation (default: %(default)s)")
+    add("--seed", type=int, default=DEFAULTS.seed,
+        help="seed for init, batches and augmentation (default: %(default)s)")
+    add("--split-seed", type=int, default=DEFAULTS.split_seed,
+        help="seed of the split by person; keep the localizer's (default: %(default)s)")
     add(
         "--resume",
         action="store_true",

@@ -23,7 +23,11 @@ from signdigits.labels import digit_order
 from signdigits.model import LOCATOR_OUTPUTS, load_model
 from signdigits.prediction import Prediction
 from signdigits.preprocess import (
-    LOCATOR_SIZE, Decoded, UnreadableImageError, decode, hand_input,
+    LOCATOR_SIZE,
+    Decoded,
+    UnreadableImageError,
+    decode,
+    hand_input,
 )  # fmt: skip
 
 BATCH_SIZE = 256

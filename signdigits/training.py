@@ -74,6 +74,7 @@ class TrainConfig:
     test_fraction: float = 0.15
     val_fraction: float = 0.12
     seed: int = 0
+    split_seed: int = 0  # which people are held out; the same for both models by default
     resume: bool = False  # go on from the backup an interrupted run left
     command: str = field(default_factory=lambda: shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]))
 
@@ -94,6 +95,7 @@ class LocalizerConfig:
     test_fraction: float = 0.15
     val_fraction: float = 0.12
     seed: int = 0
+    split_seed: int = 0
     resume: bool = False
     command: str = field(default_factory=lambda: shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]))
 
@@ -159,7 +161,7 @@ def _prepare_run(config, log):
         pass
     dataset = load_dataset(config.x_path, config.y_path, config.participants_path)
     hands = Hands.of(dataset)
-    split = split_indices(dataset, config.test_fraction, config.val_fraction, config.seed)
+    split = split_indices(dataset, config.test_fraction, config.val_fraction, config.split_seed)
     log(
         f"{len(dataset.x)} photos; split by {split[3]}: {len(split[0])} train / "
         f"{len(split[1])} validation / {len(split[2])} test"

@@ -56,7 +56,7 @@ def test_scenes_come_with_exact_boxes(batch):
     images, targets = images.numpy(), targets.numpy()
     assert images.shape == (8, LOCATOR_SIZE, LOCATOR_SIZE, 3)
     assert 0.0 <= images.min() and images.max() <= 1.0
-    for image, (x0, y0, x1, y1, present) in zip(images, targets):
+    for x0, y0, x1, y1, present in targets:
         assert present in (0.0, 1.0)
         if present:
             assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1

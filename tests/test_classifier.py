@@ -12,8 +12,8 @@ from PIL import Image
 
 from signdigits import DEFAULT_MODEL_PATH
 from signdigits.classifier import NO_HAND, Classifier
-from signdigits.prediction import Prediction
 from signdigits.labels import INDEX_TO_DIGIT
+from signdigits.prediction import Prediction
 from signdigits.preprocess import decode, hand_input
 
 pytestmark = pytest.mark.timeout(120)

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH, classifier as classifier_module
+from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH
+from signdigits import classifier as classifier_module
 from signdigits.cli import Progress, build_parser, main
 from signdigits.results import CSV_COLUMNS
 

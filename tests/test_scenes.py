@@ -5,7 +5,14 @@ import pytest
 from PIL import Image
 
 from signdigits.scenes import (
-    CANVAS_RGB, SKIN_RGB, background, backgrounds, drawing, hand_mask, mask_box, paste_hand,
+    CANVAS_RGB,
+    SKIN_RGB,
+    background,
+    backgrounds,
+    drawing,
+    hand_mask,
+    mask_box,
+    paste_hand,
     shipped_pictures,
 )  # fmt: skip
 
