@@ -19,9 +19,9 @@ from PIL import Image, ImageDraw
 
 from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH, NUM_CLASSES, report_dir_for
 from signdigits.classifier import Classifier, HandReading
+from signdigits.evaluate import format_table
 from signdigits.explain import grad_cam, overlay
 from signdigits.model import ModelFileError
-from signdigits.evaluate import format_table
 from signdigits.preprocess import (
     UnreadableImageError,
     model_input_to_image,
@@ -212,9 +212,8 @@ def crop_box(box: dict, canvas_size: tuple[int, int], picture: Image.Image):
 
 
 def sketch(classifier: Classifier):
-    st.caption("Sketch a hand: fill the palm with a rectangle or polygon, draw the raised "
-               "fingers with the brush; the toolbar undoes and clears. The model learned "
-               "from photos, so it reads sketches less surely than photos.")
+    st.caption("Sketch a hand as its filled shape or its outline: the palm with a rectangle "
+               "or polygon, the raised fingers with the brush; the toolbar undoes and clears.")
     tool_names = {"Brush": "freedraw", "Rectangle": "rect", "Polygon": "polygon",
                   "Circle": "circle"}
     drawing_column, result_column = st.columns([2, 3], gap="large")

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.timeout(120)
 
 ROOT = Path(__file__).resolve().parents[1]
 
-HEADER = "file,digit,confidence,p0,p1,p2,p3,p4,p5,p6,p7,p8,p9,error"
+HEADER = ",".join(["file", "digit", "confidence", *(f"p{d}" for d in range(10)), "x0", "y0", "x1", "y1", "error"])
 
 
 def png(value=0) -> bytes:
@@ -149,7 +149,7 @@ def test_missing_path_is_an_error_row(tmp_path, capsys):
     good.write_bytes(png())
     assert main(["predict", str(good), str(tmp_path / "nope.jpg")]) == 0
     out, err = capsys.readouterr()
-    assert "nope.jpg,,,,,,,,,,,,,cannot read file: no such file or folder" in out
+    assert "nope.jpg" + "," * 17 + "cannot read file: no such file or folder" in out
     assert "nope.jpg: cannot read file: no such file or folder" in err
 
 
@@ -329,11 +329,11 @@ def test_parser():
         parser.parse_args(["predict"])
 
 
-def test_from_another_working_directory(tmp_path):
-    """The real command, run elsewhere: it finds the bundled model.h5 by itself."""
+def test_from_another_working_directory(tmp_path, photo_paths):
+    """The real command, run elsewhere: it finds the bundled model files by itself."""
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    (elsewhere / "good.png").write_bytes(png())
+    (elsewhere / "good.png").write_bytes(photo_paths[0].read_bytes())
     (elsewhere / "bad.jpg").write_text("nope")
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
     done = subprocess.run(
