@@ -87,6 +87,7 @@ def test_build_from_folder(folder):
         assert INDEX_TO_DIGIT[int(dataset.y[row].argmax())] == digit
         assert dataset.participants[row] == participant_of(number)
     assert list(dataset.digits) == [d for d, _ in order]
+    assert dataset.photos.shape == (20, 100, 100, 3) and dataset.photos.dtype == np.uint8
     assert log == []
 
 
@@ -200,13 +201,23 @@ def test_save_and_load_round_trip(folder, tmp_path):
     dataset = build_dataset(folder, log=lambda m: None)
     out = tmp_path / "arrays"
     written = save_dataset(dataset, out)
-    assert sorted(p.name for p in out.iterdir()) == ["participants.npy", "x.npy", "y.npy"]
-    assert [p.name for p in written] == ["x.npy", "y.npy", "participants.npy"]
+    assert sorted(p.name for p in out.iterdir()) == ["participants.npy", "photos.npy", "x.npy", "y.npy"]
+    assert [p.name for p in written] == ["x.npy", "y.npy", "participants.npy", "photos.npy"]
     loaded = load_dataset(out / "x.npy")
+    np.testing.assert_array_equal(loaded.photos, dataset.photos)
+    assert loaded.photos.shape == (len(dataset.x), 100, 100, 3) and loaded.photos.dtype == np.uint8
     np.testing.assert_array_equal(loaded.x, dataset.x)
     np.testing.assert_array_equal(loaded.y, dataset.y)
     np.testing.assert_array_equal(loaded.participants, dataset.participants)
     assert loaded.x.dtype == np.float32 and loaded.y.dtype == np.float32
+
+
+def test_photos_of_another_shape_are_refused(folder, tmp_path):
+    dataset = build_dataset(folder, log=lambda m: None)
+    save_dataset(dataset, tmp_path)
+    np.save(tmp_path / "photos.npy", dataset.photos[:, :50])
+    with pytest.raises(DatasetError, match="photos.npy has shape"):
+        load_dataset(tmp_path / "x.npy")
 
 
 def good_arrays(n=20):
