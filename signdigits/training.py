@@ -56,8 +56,8 @@ class TrainConfig:
     participants_path: str | None = None
     output: str = str(DEFAULT_MODEL_PATH)
     localizer: str = str(DEFAULT_LOCALIZER_PATH)
-    epochs: int = 45
-    teacher_epochs: int = 12
+    epochs: int = 65
+    teacher_epochs: int = 0  # a teacher trained in the same ten minutes is too weak to help
     steps_per_epoch: int = 50
     batch_size: int = 32
     learning_rate: float = 3e-3
