@@ -2,7 +2,7 @@
 
     python train_model.py --localizer      # the hand localizer, localizer.h5 (first)
     python train_model.py                  # the classifier, model.h5, and its report
-    python train_model.py --epochs 5 --teacher-epochs 0 --output /tmp/quick.h5
+    python train_model.py --epochs 5 --output /tmp/quick.h5   # a quick trial
 
 Build the arrays first with `python -m signdigits build-dataset ../shared/sign-language-digits`.
 """
@@ -34,9 +34,9 @@ def positive_int(text: str) -> int:
 def parse_args(argv=None) -> TrainConfig | LocalizerConfig:
     parser = argparse.ArgumentParser(
         description=(
-            "Train the three-conv-layer signdigits CNN (distilled from a six-conv-layer "
-            "teacher) and write the model plus a report folder beside it; with "
-            "--localizer, train the hand localizer it reads crops from (do that first)."
+            "Train the three-conv-layer signdigits CNN and write the model plus a report "
+            "folder beside it; with --localizer, train the hand localizer it reads crops "
+            "from (do that first)."
         ),
     )
     add = parser.add_argument
