@@ -196,23 +196,28 @@ def _callbacks(backup_dir: Path, resume: bool, log) -> list:
 
 
 class KeepBest(keras.callbacks.Callback):
-    """Keeps the weights of the epoch with the lowest validation loss in ``folder`` (so a
-    resumed run knows them too) and puts them back when training ends."""
+    """Keeps the weights of the epoch with the lowest validation loss, and every epoch's
+    figures, in ``folder`` (so that a resumed run knows them too); puts the best weights
+    back when training ends. ``history`` then holds the whole run's figures."""
 
     def __init__(self, folder: Path):
         super().__init__()
-        self.weights, self.record = Path(folder) / "best.weights.h5", Path(folder) / "best.json"
+        self.weights, self.record = Path(folder) / "best.weights.h5", Path(folder) / "record.json"
 
     def on_train_begin(self, logs=None):
-        self.best = json.loads(self.record.read_text()) if self.record.exists() else None
+        saved = json.loads(self.record.read_text()) if self.record.exists() else {}
+        self.best, self.history = saved.get("best"), saved.get("history", {})
 
     def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            if key != "learning_rate":
+                self.history.setdefault(key, []).append(float(value))
         loss = float(logs["val_loss"])
+        self.weights.parent.mkdir(parents=True, exist_ok=True)
         if self.best is None or loss < self.best["val_loss"]:
-            self.weights.parent.mkdir(parents=True, exist_ok=True)
             self.model.save_weights(self.weights)
             self.best = {"val_loss": loss, "epoch": epoch + 1}
-            self.record.write_text(json.dumps(self.best))
+        self.record.write_text(json.dumps({"best": self.best, "history": self.history}))
 
     def on_train_end(self, logs=None):
         if self.best is not None:
@@ -329,10 +334,11 @@ def train_localizer(config: LocalizerConfig, log=lambda m: print(m, flush=True))
     )  # fmt: skip
     log(f"localizer: {localizer.count_params():,} parameters, {config.epochs} epochs")
     trainer(val_images[:1])  # built before fit, as BackupAndRestore needs
-    fitted = trainer.fit(
+    callbacks = _callbacks(backup_dir_for(config.output), config.resume, log)
+    trainer.fit(
         _steps(), shuffle=False, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch,
         validation_data=(val_images, val_targets), validation_batch_size=256, verbose=0,
-        callbacks=_callbacks(backup_dir_for(config.output), config.resume, log),
+        callbacks=callbacks,
     )  # fmt: skip
     outputs = localizer.predict(val_images, batch_size=256, verbose=0)
     has_hand = val_targets[:, 4] > 0.5
@@ -355,7 +361,7 @@ def train_localizer(config: LocalizerConfig, log=lambda m: print(m, flush=True))
         f"empty scenes flagged {quality['empty_scene_flagged']:.1%}; wrote {config.output} "
         f"in {seconds / 60:.1f} min"
     )
-    return {"info": info, "history": fitted.history, "training_seconds": round(seconds, 1),
+    return {"info": info, "history": callbacks[0].history, "training_seconds": round(seconds, 1),
             "config": asdict(config), "environment": environment()}
 
 
@@ -443,12 +449,12 @@ def _fit_classifier(name, model, batches, val, config, epochs, teacher, log):
     backup = backup_dir_for(config.output).with_name(backup_dir_for(config.output).name + f".{name}")
     distiller(val[0][:1])  # built before fit, as BackupAndRestore needs
     callbacks = _callbacks(backup, config.resume, log)
-    fitted = distiller.fit(
+    distiller.fit(
         _steps(), shuffle=False, epochs=epochs, steps_per_epoch=config.steps_per_epoch,
         validation_data=val, validation_batch_size=256, verbose=0, callbacks=callbacks,
     )  # fmt: skip
     shutil.rmtree(backup, ignore_errors=True)
-    return {**fitted.history, "best_epoch": callbacks[0].best["epoch"]}
+    return {**callbacks[0].history, "best_epoch": callbacks[0].best["epoch"]}
 
 
 def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -> dict:

@@ -10,49 +10,13 @@ import pytest
 
 from signdigits import report_dir_for
 from signdigits.data import Dataset
-from signdigits.labels import INDEX_TO_DIGIT, digit_to_index
+from signdigits.labels import INDEX_TO_DIGIT
 from signdigits.model import load_model
 from signdigits.training import LocalizerConfig, TrainConfig, split_indices, train, train_localizer
+from tests.conftest import SYNTHETIC_DIGITS as DIGITS
+from tests.conftest import SYNTHETIC_PEOPLE as PARTICIPANTS
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTICIPANTS = 8
-DIGITS = (0, 1, 2)  # three signs anyone can tell apart: bar, post and cross
-
-
-def synthetic_photo(digit, rng) -> np.ndarray:
-    """A 100x100 'photo' of a skin-coloured shape on a light wall; the shape is the digit."""
-    photo = np.empty((100, 100, 3), np.float32)
-    photo[:] = rng.uniform(205, 240) + rng.normal(0, 2, (100, 100, 1))
-    cx, cy = rng.integers(40, 60, 2)
-    long, short = rng.integers(30, 40), rng.integers(8, 12)
-    skin = np.asarray([200, 150, 120]) + rng.normal(0, 8, 3)
-    if digit in (0, 2):
-        photo[cy - short : cy + short, cx - long : cx + long] = skin  # a bar
-    if digit in (1, 2):
-        photo[cy - long : cy + long, cx - short : cx + short] = skin  # a post
-    return np.clip(photo, 0, 255).astype(np.uint8)
-
-
-@pytest.fixture(scope="module")
-def tiny_arrays(tmp_path_factory):
-    """Synthetic photos of PARTICIPANTS people x 3 signs x 3 takes, saved like build-dataset."""
-    from signdigits.preprocess import preprocess
-
-    folder = tmp_path_factory.mktemp("tiny_dataset")
-    rng = np.random.default_rng(0)
-    rows = [(p, d) for p in range(PARTICIPANTS) for d in DIGITS for _ in range(3)]
-    photos = np.stack([synthetic_photo(d, rng) for _, d in rows])
-    arrays = {
-        "x": np.stack([preprocess(photo) for photo in photos]),
-        "y": np.eye(10, dtype=np.float32)[[digit_to_index(d) for _, d in rows]],
-        "participants": np.asarray([p + 100 for p, _ in rows], np.int64),
-        "photos": photos,
-    }
-    paths = {}
-    for name, array in arrays.items():
-        paths[name] = folder / f"{name}.npy"
-        np.save(paths[name], array)
-    return paths
 
 
 def data_args(paths) -> dict:
