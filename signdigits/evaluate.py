@@ -121,10 +121,13 @@ def _log_probabilities(classifier, samples):
 
 
 def _softmax(logs, temperature):
-    scaled = logs / temperature
-    scaled = scaled - np.nanmax(scaled, axis=1, keepdims=True)
-    probs = np.exp(scaled)
-    return probs / np.nansum(probs, axis=1, keepdims=True)
+    """Probabilities at ``temperature``; rows of NaN (no hand found) stay NaN."""
+    probs = np.full_like(logs, np.nan)
+    found = ~np.isnan(logs[:, 0])
+    scaled = logs[found] / temperature
+    scaled = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+    probs[found] = scaled / scaled.sum(axis=1, keepdims=True)
+    return probs
 
 
 def fit_temperature(classifier, samples) -> float:

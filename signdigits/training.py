@@ -195,10 +195,21 @@ def _callbacks(backup_dir: Path, resume: bool, log) -> list:
     return [KeepBest(backup_dir), keras.callbacks.BackupAndRestore(str(backup_dir)), EpochLog(log)]
 
 
+def _seed_generators(model) -> list:
+    """The random-number states of ``model``'s layers (dropout), nested models included."""
+    found = []
+    for layer in getattr(model, "layers", []):
+        if getattr(layer, "seed_generator", None) is not None:
+            found.append(layer.seed_generator)
+        found += _seed_generators(layer)
+    return found
+
+
 class KeepBest(keras.callbacks.Callback):
-    """Keeps the weights of the epoch with the lowest validation loss, and every epoch's
-    figures, in ``folder`` (so that a resumed run knows them too); puts the best weights
-    back when training ends. ``history`` then holds the whole run's figures."""
+    """Keeps the weights of the epoch with the lowest validation loss, every epoch's
+    figures and the layers' random-number states (dropout) in ``folder``, so that a resumed
+    run knows them too; puts the best weights back when training ends. ``history`` then
+    holds the whole run's figures."""
 
     def __init__(self, folder: Path):
         super().__init__()
@@ -207,6 +218,8 @@ class KeepBest(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         saved = json.loads(self.record.read_text()) if self.record.exists() else {}
         self.best, self.history = saved.get("best"), saved.get("history", {})
+        for generator, state in zip(_seed_generators(self.model), saved.get("seed_states", [])):
+            generator.state.assign(np.asarray(state, generator.state.dtype))
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
@@ -217,7 +230,9 @@ class KeepBest(keras.callbacks.Callback):
         if self.best is None or loss < self.best["val_loss"]:
             self.model.save_weights(self.weights)
             self.best = {"val_loss": loss, "epoch": epoch + 1}
-        self.record.write_text(json.dumps({"best": self.best, "history": self.history}))
+        states = [np.asarray(g.state.value).tolist() for g in _seed_generators(self.model)]
+        self.record.write_text(json.dumps({"best": self.best, "history": self.history,
+                                           "seed_states": states}))  # fmt: skip
 
     def on_train_end(self, logs=None):
         if self.best is not None:

@@ -98,7 +98,7 @@ def reference_csv(photo_folder, classifier, tmp_path_factory) -> str:
 
     out = tmp_path_factory.mktemp("reference") / "out.csv"
     real = classifier_module.Classifier
-    classifier_module.Classifier = lambda model_path: classifier
+    classifier_module.Classifier = lambda model_path, localizer_path: classifier
     try:
         assert main(["predict", str(photo_folder), "--csv", str(out)]) == 0
     finally:
