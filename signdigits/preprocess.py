@@ -237,10 +237,10 @@ def decode(source) -> Decoded:
     if image.width < 1 or image.height < 1:
         raise UnreadableImageError("image has no pixels")
     try:
-        if max(image.size) > 2 * DECODE_SIDE:  # what draft could not shrink (PNG, ...)
-            image = image.copy()
-            image.thumbnail((2 * DECODE_SIDE, 2 * DECODE_SIDE), Image.Resampling.BILINEAR)
         rgb = to_rgb(image)
+        if max(rgb.size) > 2 * DECODE_SIDE:  # what draft could not shrink (PNG, ...)
+            rgb = rgb.copy() if rgb is image else rgb
+            rgb.thumbnail((2 * DECODE_SIDE, 2 * DECODE_SIDE), Image.Resampling.BILINEAR)
         small = rgb.resize((LOCATOR_SIZE, LOCATOR_SIZE), Image.Resampling.BILINEAR, reducing_gap=3.0)
         gray = rgb.convert("L")
     except Exception as exc:

@@ -22,14 +22,15 @@ def run(*args, cwd=ROOT) -> subprocess.CompletedProcess:
                           text=True, timeout=150)  # fmt: skip
 
 
-def test_predict_prints_only_our_lines(tmp_path):
+def test_predict_prints_only_our_lines(tmp_path, photo_paths):
+    (tmp_path / "good.jpg").write_bytes(photo_paths[0].read_bytes())
     buffer = io.BytesIO()
-    Image.new("L", (30, 30), 0).save(buffer, "PNG")
-    (tmp_path / "good.png").write_bytes(buffer.getvalue())
-    done = run("-m", "signdigits", "predict", "good.png", cwd=tmp_path)
+    Image.new("L", (30, 30), 200).save(buffer, "PNG")
+    (tmp_path / "wall.png").write_bytes(buffer.getvalue())
+    done = run("-m", "signdigits", "predict", "good.jpg", "wall.png", cwd=tmp_path)
     assert done.returncode == 0
-    assert done.stderr == "classified 1 of 1 images\n"
-    assert done.stdout.splitlines()[1].startswith("good.png,")
+    assert done.stderr == "wall.png: no hand found\nclassified 1 of 2 images\n"
+    assert done.stdout.splitlines()[1].startswith("good.jpg,")
 
 
 def test_train_model_help_is_quiet():

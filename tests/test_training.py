@@ -34,11 +34,13 @@ def localizer_run(tiny_arrays, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_arrays, localizer_run, tmp_path_factory):
+def trained(tiny_arrays, make_tiny_localizer, tmp_path_factory):
+    """A tiny run framed by a localizer that finds the hand filling each photo (a localizer
+    trained for a few steps would frame noise)."""
     output = tmp_path_factory.mktemp("run") / "m.h5"
     config = TrainConfig(
-        **data_args(tiny_arrays), output=str(output), localizer=str(localizer_run[0]),
-        epochs=4, teacher_epochs=1, steps_per_epoch=12, batch_size=32, augment_strength=0.3,
+        **data_args(tiny_arrays), output=str(output), localizer=str(make_tiny_localizer()),
+        epochs=5, teacher_epochs=0, steps_per_epoch=25, batch_size=32, augment_strength=0.1,
         test_fraction=0.25, val_fraction=0.25,
     )  # fmt: skip
     log = []
@@ -78,10 +80,25 @@ def test_smoke_run_writes_model_and_report(trained):
 
 @pytest.mark.timeout(120)
 def test_training_learns(trained):
-    """Three shapes, a few dozen steps: validation accuracy far above chance (1/3)."""
+    """Three shapes, a hundred-odd steps: the training crops are learnt, and the held-out
+    people's plain photos are read far above chance (1/3)."""
     _, report, _ = trained
-    assert max(report["history"]["val_accuracy"]) >= 0.7, report["history"]["val_accuracy"]
-    assert report["history"]["best_epoch"] in range(1, 5)
+    assert report["history"]["accuracy"][-1] >= 0.9, report["history"]["accuracy"]
+    assert report["test"]["variants"]["plain"]["accuracy"] >= 0.55, report["test"]["variants"]["plain"]
+    assert report["history"]["best_epoch"] in range(1, 6)
+
+
+@pytest.mark.timeout(300)
+def test_distillation_from_a_teacher(tiny_arrays, make_tiny_localizer, tmp_path):
+    """With teacher epochs, the six-conv-layer teacher trains first and the model learns
+    from it through the Distiller; the report holds both histories."""
+    config = TrainConfig(**data_args(tiny_arrays), output=str(tmp_path / "d.h5"),
+                         localizer=str(make_tiny_localizer()), epochs=1, teacher_epochs=1,
+                         steps_per_epoch=3, batch_size=16, test_fraction=0.25, val_fraction=0.25)
+    log = []
+    report = train(config, log=log.append)
+    assert len(report["teacher_history"]["loss"]) == 1 and len(report["history"]["loss"]) == 1
+    assert any(line.startswith("teacher:") for line in log)
 
 
 @pytest.mark.timeout(120)
@@ -129,7 +146,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tiny_arrays, localizer_r
     monkeypatch.setattr(training.EpochLog, "on_epoch_end", original)
     log = []
     train_localizer(config("cut.h5", resume=True), log=log.append)
-    assert sum("epoch" in line for line in log) == 1  # only the third epoch was left to run
+    assert sum(line.strip().startswith("epoch") for line in log) == 1  # only the third was left
     whole, _, _ = load_model(tmp_path / "whole.h5", input_shape=(96, 96, 3), outputs=5, needs_table=False)
     resumed, _, _ = load_model(tmp_path / "cut.h5", input_shape=(96, 96, 3), outputs=5, needs_table=False)
     for a, b in zip(whole.get_weights(), resumed.get_weights()):
