@@ -90,7 +90,7 @@ def cli_rows(folder: Path, classifier, tmp_path, monkeypatch) -> dict[str, dict]
     from signdigits import classifier as classifier_module
     from signdigits.cli import main
 
-    monkeypatch.setattr(classifier_module, "Classifier", lambda model_path: classifier)
+    monkeypatch.setattr(classifier_module, "Classifier", lambda model_path, localizer_path: classifier)
     out = tmp_path / "cli.csv"
     assert main(["predict", str(folder), "--csv", str(out)]) == 0
     with open(out, newline="", encoding="utf-8") as fh:
