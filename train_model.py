@@ -103,7 +103,7 @@ def parse_args(argv=None) -> TrainConfig | LocalizerConfig:
 def main(argv=None) -> int:
     config = parse_args(argv)
     try:
-        (train_localizer if isinstance(config, LocalizerConfig) else train)(config)
+        (train if isinstance(config, TrainConfig) else train_localizer)(config)
     except (DatasetError, TrainingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -50,40 +50,8 @@ class TrainingError(ValueError):
 
 
 @dataclass
-class TrainConfig:
-    """Everything that determines a training run (recorded in the report)."""
-
-    x_path: str | None = None
-    y_path: str | None = None
-    participants_path: str | None = None
-    output: str = str(DEFAULT_MODEL_PATH)
-    localizer: str = str(DEFAULT_LOCALIZER_PATH)
-    epochs: int = 65
-    teacher_epochs: int = 0  # a teacher trained in the same ten minutes is too weak to help
-    steps_per_epoch: int = 50
-    batch_size: int = 32
-    learning_rate: float = 3e-3
-    weight_decay: float = 1e-4
-    filters: tuple = (32, 64, 128)
-    pooled_blocks: int = 1  # the model's first block max-pools, the others stride
-    teacher_pooled_blocks: int = 0  # the teacher strides everywhere: half the work
-    teacher_filters: tuple = (32, 64, 128)
-    dropout: float = 0.3
-    label_smoothing: float = 0.1
-    distill_weight: float = 0.7
-    temperature: float = 2.0
-    augment_strength: float = 1.0
-    test_fraction: float = 0.15
-    val_fraction: float = 0.12
-    seed: int = 0
-    split_seed: int = 0  # which people are held out; the same for both models by default
-    resume: bool = False  # go on from the backup an interrupted run left
-    command: str = field(default_factory=lambda: shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]))
-
-
-@dataclass
 class LocalizerConfig:
-    """Everything that determines a localizer training run."""
+    """Everything that determines a localizer training run (the classifier's adds to it)."""
 
     x_path: str | None = None
     y_path: str | None = None
@@ -97,9 +65,29 @@ class LocalizerConfig:
     test_fraction: float = 0.15
     val_fraction: float = 0.12
     seed: int = 0
-    split_seed: int = 0
-    resume: bool = False
+    split_seed: int = 0  # which people are held out; the same for both models by default
+    resume: bool = False  # go on from the backup an interrupted run left
     command: str = field(default_factory=lambda: shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]))
+
+
+@dataclass
+class TrainConfig(LocalizerConfig):
+    """Everything that determines a classifier training run (recorded in the report)."""
+
+    output: str = str(DEFAULT_MODEL_PATH)
+    localizer: str = str(DEFAULT_LOCALIZER_PATH)
+    epochs: int = 65
+    batch_size: int = 32
+    teacher_epochs: int = 0  # a teacher trained in the same ten minutes is too weak to help
+    filters: tuple = (32, 64, 128)
+    pooled_blocks: int = 1  # the model's first block max-pools, the others stride
+    teacher_pooled_blocks: int = 0  # the teacher strides everywhere: half the work
+    teacher_filters: tuple = (32, 64, 128)
+    dropout: float = 0.3
+    label_smoothing: float = 0.1
+    distill_weight: float = 0.7
+    temperature: float = 2.0
+    augment_strength: float = 1.0
 
 
 # ----------------------------------------------------------------------------- data
