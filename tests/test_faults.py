@@ -28,13 +28,20 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
 
 
+def _default_sigint():
+    """In the child: SIGINT does what it does in a terminal, even when the test run itself was
+    started in the background (a shell starts background jobs with SIGINT ignored, and Python
+    then never turns it into KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Running:
     """A subprocess in its own session whose stdout and stderr are collected by threads."""
 
     def __init__(self, args, cwd, env=None):
         self.process = subprocess.Popen(
             args, cwd=cwd, env={**ENV, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_default_sigint,
         )  # fmt: skip
         self.out, self.err = [], []
         self.threads = [threading.Thread(target=self._drain, args=(stream, into), daemon=True)

