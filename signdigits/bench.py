@@ -1,17 +1,19 @@
-"""``python -m signdigits bench``: latency and throughput, as ratios against a baseline.
+"""``python -m signdigits bench``: both runtimes on the same models, as ratios, in one run.
 
-Single image: bytes -> decode -> find the hand -> crop -> classifier (crop and mirror)
--> digit, warm, through the models' compiled calls; the same without the localizer (the
-whole picture as the box); and, as the baseline, the whole picture through Keras'
-``model.predict``, all in the same run. Batch: 1,000 images (decoding and localization
-included) through ``Classifier.predict_many``: the photos under ``--photos`` if given,
-else generated JPEGs. Timings on shared machines are noisy: read the ratios.
+Each runtime (TensorFlow through Keras, the baseline; LiteRT, what the app and the CLI
+serve with) is measured in a fresh process of its own, so that start-up and peak memory
+are its alone: start-up (imports and loading both models), one image bytes -> digit with
+and without the localizer (warm, the median of 300), a batch of 1,000 images through
+``Classifier.predict_many`` (decoding and localization included; the photos under
+``--photos`` if given, else generated JPEGs) and the process's peak memory. Timings on
+shared machines are noisy: read the ratios, which come from the same run.
 """
 
 import io
 import json
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +24,17 @@ from PIL import Image
 from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH
 from signdigits.sources import IMAGE_SUFFIXES
 
-TARGETS = {"single_ms_median": 3.0, "batch_images_per_s": 1000.0}
+BASELINE, SERVING = "keras", "litert"
+SINGLE_REPEATS = 300
+#: The measures, how each reads, whether less is better, and the target of the served runtime.
+MEASURES = (
+    ("startup_s", "start-up: imports and both models (s)", True, None),
+    ("single_ms_median", "one image, median (ms)", True, 1.5),
+    ("single_ms_p95", "one image, p95 (ms)", True, None),
+    ("no_localizer_ms_median", "one image without localizer (ms)", True, None),
+    ("batch_images_per_s", "batch, images/s", False, 2500.0),
+    ("peak_rss_mb", "peak memory (MB)", True, None),
+)
 
 
 def sample_images(count: int, photos_dir=None) -> tuple[list[bytes], str]:
@@ -58,66 +70,72 @@ def peak_rss_mb() -> float:
     return peak / 1024 / (1024 if sys.platform == "darwin" else 1)
 
 
-def run_benchmark(
-    model_path=DEFAULT_MODEL_PATH, json_path=None, images: int = 1000, photos_dir=None,
-    out=print, localizer_path=DEFAULT_LOCALIZER_PATH,
-) -> dict:  # fmt: skip
-    from signdigits.classifier import Classifier
-    from signdigits.preprocess import open_image, preprocess
-
-    classifier = Classifier(model_path, localizer_path)
+def measure(runtime: str, model_path, localizer_path, images: int, photos_dir=None,
+            repeats: int = SINGLE_REPEATS) -> dict:  # fmt: skip
+    """One runtime's figures, measured in this process (best a fresh one)."""
     batch, source = sample_images(images, photos_dir)
+    started = time.perf_counter()
+    from signdigits.classifier import Classifier
+    from signdigits.preprocess import open_image
+
+    classifier = Classifier(model_path, localizer_path, runtime=runtime)
+    startup = time.perf_counter() - started
     one = batch[0]
     whole = (0, 0, *open_image(one).size)
-
-    def fast():
-        return classifier.predict(one).digit
-
-    def without_localizer():
-        return classifier.predict(one, box=whole).digit
-
-    def baseline():
-        probs = classifier.model.predict(preprocess(one)[None, ..., None], verbose=0)
-        return classifier.index_to_digit[int(probs.argmax())]
-
     for _ in range(20):
-        fast(), without_localizer(), baseline()
-    single = _time_ms(fast, 300)
-    unlocalized = _time_ms(without_localizer, 300)
-    keras_predict = _time_ms(baseline, 60)
-
+        classifier.predict(one), classifier.predict(one, box=whole)
+    single = _time_ms(lambda: classifier.predict(one), repeats)
+    unlocalized = _time_ms(lambda: classifier.predict(one, box=whole), repeats)
     list(classifier.predict_many((str(i), b) for i, b in enumerate(batch[:256])))  # warm-up
     start = time.perf_counter()
     results = list(classifier.predict_many((str(i), b) for i, b in enumerate(batch)))
     batch_seconds = time.perf_counter() - start
-    assert all(r.ok for r in results)
-
-    figures = {
+    if not all(r.ok or r.error for r in results):
+        raise RuntimeError("a batch row has neither an answer nor an error")
+    return {
         "images": source,
+        "batch_images": len(batch),
+        "startup_s": startup,
         "single_ms_median": statistics.median(single),
         "single_ms_p95": float(np.percentile(single, 95)),
         "no_localizer_ms_median": statistics.median(unlocalized),
-        "predict_ms_median": statistics.median(keras_predict),
-        "batch_images": len(batch),
         "batch_images_per_s": len(batch) / batch_seconds,
         "peak_rss_mb": peak_rss_mb(),
     }
-    figures["speedup"] = figures["predict_ms_median"] / figures["single_ms_median"]
-    figures["localizer_cost"] = figures["single_ms_median"] / figures["no_localizer_ms_median"]
-    rows = [
-        ("single image, median (ms)", "single_ms_median", "<= 3"),
-        ("single image, p95 (ms)", "single_ms_p95", ""),
-        ("same without localizer (ms)", "no_localizer_ms_median", ""),
-        ("with / without localizer (x)", "localizer_cost", ""),
-        ("whole image via model.predict (ms)", "predict_ms_median", ""),
-        ("speed-up over model.predict (x)", "speedup", ""),
-        (f"batch of {len(batch)}, images/s", "batch_images_per_s", ">= 1000"),
-        ("peak memory (MB)", "peak_rss_mb", ""),
-    ]
-    out(f"signdigits bench — {Path(model_path).name}, {source}")
-    out(f"{'measure':<34}{'value':>12}  target")
-    for label, key, target in rows:
-        out(f"{label:<34}{figures[key]:>12.2f}  {target}")
+
+
+def _measure_in_child(runtime: str, model_path, localizer_path, images: int, photos_dir, repeats) -> dict:
+    arguments = json.dumps([runtime, str(model_path), str(localizer_path), images,
+                            photos_dir and str(photos_dir), repeats])  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "signdigits.bench", arguments],
+                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    if done.returncode:
+        raise RuntimeError(f"the {runtime} measurement failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def run_benchmark(
+    model_path=DEFAULT_MODEL_PATH, json_path=None, images: int = 1000, photos_dir=None,
+    out=print, localizer_path=DEFAULT_LOCALIZER_PATH, runtimes=(BASELINE, SERVING),
+    repeats: int = SINGLE_REPEATS,
+) -> dict:  # fmt: skip
+    """Measure each runtime in its own process; print one table with the ratios."""
+    figures = {runtime: _measure_in_child(runtime, model_path, localizer_path, images, photos_dir, repeats)
+               for runtime in runtimes}  # fmt: skip
+    base, served = figures[runtimes[0]], figures[runtimes[-1]]
+    out(f"signdigits bench — {Path(model_path).name} + {Path(localizer_path).name}, "
+        f"{served['images']}, batch of {served['batch_images']}")  # fmt: skip
+    out(f"{'measure':<38}{runtimes[0]:>10}{runtimes[-1]:>10}{'gain':>8}  target")
+    ratios = {}
+    for key, label, lower_is_better, target in MEASURES:
+        ratios[key] = base[key] / served[key] if lower_is_better else served[key] / base[key]
+        goal = "" if target is None else ("<= " if lower_is_better else ">= ") + f"{target:g}"
+        out(f"{label:<38}{base[key]:>10.2f}{served[key]:>10.2f}{ratios[key]:>7.1f}x  {goal}")
+    result = {**figures, "gain": ratios}
     if json_path:
-        Path(json_path).write_text(json.dumps(figures, indent=2) + "\n")
-    return figures
+        Path(json_path).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":  # one runtime's measurement, for run_benchmark's child process
+    print(json.dumps(measure(*json.loads(sys.argv[1]))))

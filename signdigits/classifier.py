@@ -4,6 +4,7 @@ Every picture takes one path: decode -> the hand localizer finds the hand (or sa
 is none) -> the square around it, framed as the training photos frame a hand -> 64x64 ->
 the classifier, which reads the crop and its mirror image (a left hand is a mirrored
 right hand) -> probabilities at the calibrated temperature stored in the model file.
+Both models run from their serving files (:mod:`signdigits.serving`): no TensorFlow.
 
 Errors are values: an unreadable image, or one without a hand, becomes a
 :class:`Prediction` with ``error`` set, never an exception, so one bad file never costs
@@ -18,17 +19,9 @@ from itertools import islice
 import numpy as np
 
 from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH, IMAGE_SIZE
-from signdigits.backend import tf
-from signdigits.labels import digit_order
-from signdigits.model import LOCATOR_OUTPUTS, load_model
 from signdigits.prediction import Prediction
-from signdigits.preprocess import (
-    LOCATOR_SIZE,
-    Decoded,
-    UnreadableImageError,
-    decode,
-    hand_input,
-)  # fmt: skip
+from signdigits.preprocess import Decoded, UnreadableImageError, decode, hand_input
+from signdigits.serving import CLASSIFIER, LOCALIZER, calibrated, load
 
 BATCH_SIZE = 256
 #: Below this localizer probability the answer is "no hand found".
@@ -46,13 +39,6 @@ class HandReading:
     model_input: np.ndarray | None  # (64, 64); None where no hand was found
 
 
-def _concrete(model, shape):
-    """A traced call of ``model``: skips tf.function's per-call argument matching."""
-    return tf.function(lambda x: model(x, training=False), autograph=False).get_concrete_function(
-        tf.TensorSpec([None, *shape], tf.float32)
-    )
-
-
 def _decode(source):
     """Source (or a zero-argument callable returning one) -> :class:`Decoded`, or an error text."""
     try:
@@ -68,48 +54,41 @@ def _decode(source):
 class Localizer:
     """The hand localizer: pictures -> the hand's box and the probability of a hand."""
 
-    def __init__(self, path=DEFAULT_LOCALIZER_PATH):
+    def __init__(self, path=DEFAULT_LOCALIZER_PATH, runtime="litert"):
         self.path = path
-        self.model, _, self.info = load_model(
-            path, input_shape=(LOCATOR_SIZE, LOCATOR_SIZE, 3), outputs=LOCATOR_OUTPUTS,
-            needs_table=False,
-        )  # fmt: skip
-        self._forward = _concrete(self.model, (LOCATOR_SIZE, LOCATOR_SIZE, 3))
+        self._forward, _, self.info = load(path, LOCALIZER, runtime)
 
     def locate(self, pictures: np.ndarray, sizes) -> tuple[np.ndarray, np.ndarray]:
         """Locator inputs (N, 96, 96, 3) of pictures of ``sizes`` (width, height) ->
         boxes (N, 4) in those pictures' pixels, hand probabilities (N,)."""
-        outputs = self._forward(tf.constant(np.asarray(pictures, np.float32))).numpy()
+        outputs = self._forward(pictures)
         scale = np.asarray([(w, h, w, h) for w, h in sizes], np.float32).reshape(-1, 4)
         return outputs[:, :4] * scale, outputs[:, 4]
 
 
 class Classifier:
-    """Loads the classifier and the hand localizer once and reads digits with them."""
+    """Loads the classifier and the hand localizer once and reads digits with them.
 
-    def __init__(self, model_path=DEFAULT_MODEL_PATH, localizer_path=DEFAULT_LOCALIZER_PATH):
+    ``runtime="keras"`` runs the same forward passes through TensorFlow (the benchmark's
+    baseline and the conversion check); the default serves from the LiteRT files.
+    """
+
+    def __init__(self, model_path=DEFAULT_MODEL_PATH, localizer_path=DEFAULT_LOCALIZER_PATH,
+                 runtime="litert"):  # fmt: skip
         self.model_path = model_path
-        self.model, self.index_to_digit, self.info = load_model(model_path)
-        self.localizer = Localizer(localizer_path)
+        self._forward, self.index_to_digit, self.info = load(model_path, CLASSIFIER, runtime)
+        self.localizer = Localizer(localizer_path, runtime)
         self.temperature = float(self.info.get("temperature", 1.0))
-        self._digit_columns = np.asarray(digit_order(self.index_to_digit))
-        self._forward = _concrete(self.model, (IMAGE_SIZE, IMAGE_SIZE, 1))
 
     def log_probabilities(self, inputs: np.ndarray) -> np.ndarray:
         """Model inputs (N, 64, 64) -> log-probabilities (N, 10) in digit order 0..9,
         the mean over each crop and its mirror image, before the temperature."""
-        batch = np.asarray(inputs, dtype=np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1)
-        both = np.concatenate([batch, batch[:, :, ::-1]])
-        probs = self._forward(tf.constant(both)).numpy()[:, self._digit_columns]
-        logs = np.log(np.maximum(probs, 1e-7))
-        return (logs[: len(batch)] + logs[len(batch) :]) / 2
+        return self._forward(np.reshape(inputs, (-1, IMAGE_SIZE, IMAGE_SIZE, 1)))
 
-    def probabilities(self, inputs: np.ndarray) -> np.ndarray:
-        """Model inputs (N, 64, 64) -> calibrated probabilities (N, 10), digit order."""
-        scaled = self.log_probabilities(inputs) / self.temperature
-        scaled -= scaled.max(axis=1, keepdims=True)
-        probs = np.exp(scaled)
-        return probs / probs.sum(axis=1, keepdims=True)
+    def probabilities(self, inputs: np.ndarray, temperature: float | None = None) -> np.ndarray:
+        """Model inputs (N, 64, 64) -> probabilities (N, 10), digit order, at the calibrated
+        temperature (or at ``temperature``; 1 gives the model's own)."""
+        return calibrated(self.log_probabilities(inputs), temperature or self.temperature)
 
     def _read(self, decoded: list[Decoded], boxes=None) -> list[HandReading]:
         sizes = [d.size for d in decoded]
@@ -161,9 +140,13 @@ class Classifier:
         return self._result(name, self._read([decoded], None if box is None else [box])[0])
 
     def predict_many(
-        self, items: Iterable[tuple[str, object]], batch_size: int = BATCH_SIZE
+        self,
+        items: Iterable[tuple[str, object]],
+        batch_size: int = BATCH_SIZE,
+        temperature: float | None = None,
     ) -> Iterator[Prediction]:
-        """Classify ``(name, source)`` pairs lazily, in input order, ``batch_size`` at a time.
+        """Classify ``(name, source)`` pairs lazily, in input order, ``batch_size`` at a time
+        (probabilities at ``temperature`` if given, as in :meth:`probabilities`).
 
         A source may be a zero-argument callable that returns the image bytes, so that
         only two batches of files are ever read and decoded at a time: one thread reads
@@ -186,7 +169,7 @@ class Classifier:
                 readings = dict(zip(good, self._read([decoded[i] for i in good]))) if good else {}
                 hands = [i for i in good if readings[i].model_input is not None]
                 probs = self.probabilities(
-                    np.stack([readings[i].model_input for i in hands])
+                    np.stack([readings[i].model_input for i in hands]), temperature
                 ) if hands else []  # fmt: skip
                 by_index = dict(zip(hands, probs))
                 for i, (name, _) in enumerate(chunk):

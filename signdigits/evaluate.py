@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from signdigits.scenes import background, drawing, mask_box, paste_hand, shipped_pictures
+from signdigits.serving import calibrated
 
 VARIANTS = ("plain", "mirrored", "rotated", "far", "dark", "busy", "webcam", "silhouette",
             "outline", "no hand")  # fmt: skip
@@ -108,11 +109,7 @@ def variants(photos, masks, digits, seed: int = 0, scenes_per_photo: float = 0.5
 
 def _log_probabilities(classifier, samples):
     """Log-probabilities at temperature 1 (NaN rows where no hand was found) and errors."""
-    temperature, classifier.temperature = classifier.temperature, 1.0
-    try:
-        predictions = list(classifier.predict_many((s.variant, s.image) for s in samples))
-    finally:
-        classifier.temperature = temperature
+    predictions = list(classifier.predict_many(((s.variant, s.image) for s in samples), temperature=1))
     logs = np.full((len(samples), 10), np.nan)
     for i, prediction in enumerate(predictions):
         if prediction.ok:
@@ -124,9 +121,7 @@ def _softmax(logs, temperature):
     """Probabilities at ``temperature``; rows of NaN (no hand found) stay NaN."""
     probs = np.full_like(logs, np.nan)
     found = ~np.isnan(logs[:, 0])
-    scaled = logs[found] / temperature
-    scaled = np.exp(scaled - scaled.max(axis=1, keepdims=True))
-    probs[found] = scaled / scaled.sum(axis=1, keepdims=True)
+    probs[found] = calibrated(logs[found], temperature)
     return probs
 
 

@@ -1,101 +1,52 @@
-"""Why did the model say that? Grad-CAM heatmaps and their overlay on the input picture.
+"""Why did the model say that? Occlusion sensitivity and its overlay on the input picture.
 
-Grad-CAM (Selvaraju et al., 2017) weighs each channel of the last convolutional block's
-feature maps by the mean gradient of the chosen digit's log-probability with respect to
-it; the weighted sum, kept where positive, shows which parts of the picture pushed the
-model towards that digit. The feature maps are taken after the batch norm and ReLU that
-follow the last Conv2D (a raw pre-normalisation conv output can have either sign and
-often yields an empty map). Pure TensorFlow/NumPy/Pillow: the app and any other front end call this.
+Occlusion sensitivity (Zeiler & Fergus, 2014): cover one square of the model input at a
+time with the background, and see how much the chosen digit's probability falls. All
+covered copies go through the model in one batched call, so the map needs forward passes
+only (it runs on the served model, without TensorFlow), and it reads as a person would:
+red where hiding the picture costs the answer most.
 """
 
-import threading
-import weakref
-
-import matplotlib
 import numpy as np
 from PIL import Image
 
 from signdigits import IMAGE_SIZE
-from signdigits.backend import keras, tf
-from signdigits.labels import digit_to_index
 
-CONV_TYPES = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D)
-#: Element-wise layers that belong to a conv block (their output is the block's feature map).
-BLOCK_TYPES = (keras.layers.BatchNormalization, keras.layers.Activation, keras.layers.ReLU)
-
-# One gradient model per Keras model, built on first use and dropped with the model.
-_grad_models: "weakref.WeakKeyDictionary[keras.Model, tuple]" = weakref.WeakKeyDictionary()
-_grad_lock = threading.Lock()
+#: Side of the covering square and its step, in model-input pixels.
+PATCH = 16
+STRIDE = 4
 
 
-def last_conv_layer(model: keras.Model) -> keras.layers.Layer:
-    """The model's last convolutional layer (found by type, not by name)."""
-    convs = [layer for layer in model.layers if isinstance(layer, CONV_TYPES)]
-    if not convs:
-        raise ValueError(f"model {model.name!r} has no convolutional layer to explain")
-    return convs[-1]
+def saliency(classifier, model_input: np.ndarray, digit: int) -> np.ndarray:
+    """How much covering each part of a (64, 64) model input lowers the probability of
+    ``digit``: a (64, 64) map in [0, 1]; all zeros when no part lowers it.
 
-
-def feature_layer(model: keras.Model) -> keras.layers.Layer:
-    """The last conv layer, or the batch norm/activation right after it (its feature map)."""
-    layers = list(model.layers)
-    index = layers.index(last_conv_layer(model))
-    while index + 1 < len(layers) and isinstance(layers[index + 1], BLOCK_TYPES):
-        index += 1
-    return layers[index]
-
-
-def _grad_model(model: keras.Model):
-    """``(keras.Model(input -> [feature map, probabilities]), traced gradient step)``, cached.
-
-    Built under a lock: app sessions share one model, and Keras model construction is not
-    thread-safe.
+    ``classifier`` is a :class:`signdigits.classifier.Classifier`.
     """
-    with _grad_lock:
-        return _build_grad_model(model)
+    if int(digit) not in range(10):
+        raise ValueError(f"digit must be 0-9, not {digit!r}")
+    picture = np.asarray(model_input, np.float32).reshape(IMAGE_SIZE, IMAGE_SIZE)
+    border = np.concatenate([picture[0], picture[-1], picture[:, 0], picture[:, -1]])
+    starts = range(0, IMAGE_SIZE - PATCH + 1, STRIDE)
+    squares = [(top, left) for top in starts for left in starts]
+    covered = np.repeat(picture[None], len(squares) + 1, axis=0)
+    for k, (top, left) in enumerate(squares, start=1):
+        covered[k, top : top + PATCH, left : left + PATCH] = np.median(border)
+    probability = classifier.probabilities(covered)[:, digit]
+    drops = np.maximum(probability[0] - probability[1:], 0.0)
+    heat, counts = np.zeros_like(picture), np.zeros_like(picture)
+    for drop, (top, left) in zip(drops, squares):
+        heat[top : top + PATCH, left : left + PATCH] += drop
+        counts[top : top + PATCH, left : left + PATCH] += 1
+    heat /= np.maximum(counts, 1)
+    peak = float(heat.max())
+    return (heat / peak).astype(np.float32) if peak > 0 else np.zeros_like(picture)
 
 
-def _build_grad_model(model: keras.Model):
-    if model not in _grad_models:
-        features = feature_layer(model)
-        both = keras.Model(model.inputs[0], [features.output, model.output])
-
-        @tf.function(input_signature=[
-            tf.TensorSpec([1, IMAGE_SIZE, IMAGE_SIZE, 1], tf.float32), tf.TensorSpec([], tf.int32)
-        ])
-        def step(x, class_index):
-            with tf.GradientTape() as tape:
-                features, probabilities = both(x, training=False)
-                score = tf.math.log(probabilities[:, class_index] + 1e-9)
-            return features, tape.gradient(score, features)
-
-        _grad_models[model] = (both, step)
-    return _grad_models[model]
-
-
-def grad_cam(classifier, model_input: np.ndarray, digit: int) -> np.ndarray:
-    """Grad-CAM of ``digit`` for a preprocessed (64, 64) input: a (64, 64) map in [0, 1].
-
-    ``classifier`` is a :class:`signdigits.classifier.Classifier` (its ``model`` and
-    ``index_to_digit`` are used). An all-zero map means nothing pushed towards ``digit``.
-    """
-    _, step = _grad_model(classifier.model)
-    class_index = digit_to_index(digit, classifier.index_to_digit)
-    x = tf.constant(np.asarray(model_input, np.float32).reshape(1, IMAGE_SIZE, IMAGE_SIZE, 1))
-    features, gradients = step(x, tf.constant(class_index, tf.int32))
-    weights = tf.reduce_mean(gradients, axis=(1, 2))  # (1, channels)
-    cam = tf.nn.relu(tf.reduce_sum(features * weights[:, None, None, :], axis=-1))[0].numpy()
-    heatmap = Image.fromarray(np.nan_to_num(cam).astype(np.float32), mode="F")
-    heatmap = np.asarray(heatmap.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR))
-    peak = float(heatmap.max())
-    if peak <= 0:
-        return np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32)
-    return np.clip(heatmap / peak, 0.0, 1.0).astype(np.float32)
-
-
-def overlay(image: Image.Image, heatmap: np.ndarray, alpha: float = 0.45,
-            colormap: str = "jet") -> Image.Image:
+def overlay(image: Image.Image, heatmap: np.ndarray, alpha: float = 0.45, colormap: str = "jet") -> Image.Image:
     """``image`` (any mode/size) with ``heatmap`` (values in [0, 1]) blended on top, RGB."""
+    import matplotlib  # only this view needs it
+
     base = image.convert("RGB")
     heat = Image.fromarray(np.clip(np.asarray(heatmap, np.float32), 0, 1), mode="F")
     heat = np.asarray(heat.resize(base.size, Image.Resampling.BILINEAR), np.float32)

@@ -20,12 +20,12 @@ from signdigits.atomic import atomic_path
 from signdigits.backend import keras
 from signdigits.labels import validate_table
 from signdigits.preprocess import LOCATOR_SIZE
+from signdigits.serving import LOCALIZER, RETRAIN, ModelFileError
 
-LOCATOR_OUTPUTS = 5  # x0, y0, x1, y1, hand probability
+LOCATOR_OUTPUTS = LOCALIZER.outputs  # x0, y0, x1, y1, hand probability
 TABLE_ATTR = "signdigits_index_to_digit"
 INFO_ATTR = "signdigits_info"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-RETRAIN = "Train one with `python train_model.py`, or pass another file."
 SAFE_LAYERS = {
     "InputLayer", "Conv2D", "SeparableConv2D", "DepthwiseConv2D", "BatchNormalization",
     "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
@@ -34,10 +34,6 @@ SAFE_LAYERS = {
 }  # fmt: skip
 #: The model classes a file may name, and what builds each from its checked config.
 MODEL_CLASSES = {"Functional": keras.Model, "Model": keras.Model, "Sequential": keras.Sequential}
-
-
-class ModelFileError(ValueError):
-    """The model file cannot be used. The message says why and how to fix it."""
 
 
 def build_model(

@@ -35,6 +35,7 @@ from signdigits.data import Dataset, load_dataset
 from signdigits.labels import INDEX_TO_DIGIT
 from signdigits.model import build_localizer, build_model, save_model
 from signdigits.scenes import backgrounds, hand_mask, mask_box
+from signdigits.serving import CLASSIFIER, LOCALIZER, convert, write_serving
 
 #: TensorFlow's thread pools, fixed so that a run's arithmetic does not depend on the
 #: machine's core count (results still differ between CPU types and library versions).
@@ -356,15 +357,17 @@ def train_localizer(config: LocalizerConfig, log=lambda m: print(m, flush=True))
     info = {"seed": config.seed, "validation": quality, "split": split_kind,
             "test_participants": sorted(int(p) for p in np.unique(dataset.participants[test_rows]))}
     save_model(localizer, config.output, None, info)
+    serving = write_serving(config.output, LOCALIZER, val_images)
     shutil.rmtree(backup_dir_for(config.output), ignore_errors=True)
     seconds = time.perf_counter() - started
     log(
         f"localizer on {quality['validation_scenes']} validation scenes: median IoU "
         f"{quality['median_iou']:.3f}, IoU >= 0.7 for {quality['iou_at_least_0.7']:.1%}, "
-        f"empty scenes flagged {quality['empty_scene_flagged']:.1%}; wrote {config.output} "
-        f"in {seconds / 60:.1f} min"
+        f"empty scenes flagged {quality['empty_scene_flagged']:.1%}; wrote {config.output} and "
+        f"{serving['file']} (differs from it by {serving['max_difference']:.1g}) in {seconds / 60:.1f} min"
     )
     return {"info": info, "history": callbacks[0].history, "training_seconds": round(seconds, 1),
+            "serving": serving,
             "config": asdict(config), "environment": environment()}
 
 
@@ -499,6 +502,7 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
         "temperature": 1.0,
     }
     output = save_model(model, config.output, INDEX_TO_DIGIT, info)
+    convert(output, CLASSIFIER)
     classifier = Classifier(output, config.localizer)
     digits = dataset.digits
     val_set = variants(hands.photos[val_rows], hands.masks[val_rows, ..., 0], digits[val_rows],
@@ -511,6 +515,8 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
     evaluation = evaluate(classifier, test_set)
     info["test_accuracy"] = evaluation["variants"]["plain"]["accuracy"]
     output = save_model(model, config.output, INDEX_TO_DIGIT, info)
+    test_crops = [classifier.find_hand(hands.photos[row], box=hands.boxes[row]).model_input for row in test_rows]
+    serving = write_serving(output, CLASSIFIER, np.stack(test_crops))
     seconds = time.perf_counter() - started
     report = {
         "model_file": output.name,
@@ -527,6 +533,7 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
             "val_participants": sorted(int(p) for p in np.unique(participants[val_rows])),
         },
         "temperature": info["temperature"],
+        "serving": serving,
         "test": evaluation,
         "history": history,
         "teacher_history": teacher_history,

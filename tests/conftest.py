@@ -1,5 +1,6 @@
 """Shared fixtures: the real dataset from ../shared (skipped when absent) and the bundled model."""
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -58,9 +59,18 @@ def confident_photos(classifier, photo_paths) -> dict[int, Path]:
 @pytest.fixture(scope="session")
 def make_tiny_model(tmp_path_factory):
     """A factory for tiny model files (built here, never trained) that always answer class
-    index ``hot``: ``make_tiny_model(table, hot=0, input_size=64, classes=10, name=...)``."""
+    index ``hot``: ``make_tiny_model(table, hot=0, input_size=64, classes=10, name=...)``.
+    Each distinct file is made once per session, so its serving file is converted once."""
+
+    made = {}
 
     def make(table, hot=0, input_size=64, classes=10, name=None, info=None):
+        key = (tuple(table), hot, input_size, classes, name, repr(info))
+        if key not in made:
+            made[key] = build(table, hot, input_size, classes, name, info)
+        return made[key]
+
+    def build(table, hot, input_size, classes, name, info):
         import keras
         import numpy as np
 
@@ -119,8 +129,9 @@ def drawn_hand():
 @pytest.fixture(scope="session")
 def make_tiny_localizer(tmp_path_factory):
     """A factory for tiny localizer files (built here, never trained) that always answer
-    ``box`` (shares of the picture) with hand probability ``score``."""
+    ``box`` (shares of the picture) with hand probability ``score``, each made once."""
 
+    @functools.cache  # box is a tuple: hashable
     def make(box=(0.0, 0.0, 1.0, 1.0), score=1.0, name=None):
         import keras
         import numpy as np

@@ -122,9 +122,13 @@ def test_predict_never_raises_on_bad_input(classifier, source):
 
 
 def test_probability_columns_are_in_digit_order(classifier, photo_paths):
+    """The served model's columns are digits 0..9: the Keras model's, through the table."""
+    from signdigits.model import load_model
+
+    model, _, _ = load_model(DEFAULT_MODEL_PATH)
     inputs = np.stack([decode(p).locator_input[16:80, 16:80, 0] for p in photo_paths[:5]])
-    raw = classifier.model(inputs[..., None], training=False).numpy()  # class-index order
-    mirrored = classifier.model(inputs[:, :, ::-1, None], training=False).numpy()
+    raw = model(inputs[..., None], training=False).numpy()  # class-index order
+    mirrored = model(inputs[:, :, ::-1, None], training=False).numpy()
     expected = (np.log(raw) + np.log(mirrored)) / 2  # a crop and its mirror image
     by_digit = classifier.log_probabilities(inputs)
     for row_raw, row_digit in zip(expected, by_digit):

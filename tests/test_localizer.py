@@ -68,8 +68,10 @@ def test_says_no_hand_on_empty_scenes(localizer, classifier):
     assert np.mean(flagged) >= 0.7, [a.top(1) for a in answers]
 
 
-def test_a_classifier_file_is_no_localizer(tmp_path):
+def test_a_classifier_file_is_no_localizer():
     from signdigits import DEFAULT_MODEL_PATH
 
+    with pytest.raises(ModelFileError, match="holds a classifier, not a localizer"):
+        Localizer(DEFAULT_MODEL_PATH)  # its serving file says what it is
     with pytest.raises(ModelFileError, match="signdigits needs"):
-        Localizer(DEFAULT_MODEL_PATH)
+        Localizer(DEFAULT_MODEL_PATH, runtime="keras")  # the .h5's shapes say it too
