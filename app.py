@@ -20,8 +20,7 @@ from PIL import Image, ImageDraw
 from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH, NUM_CLASSES, report_dir_for
 from signdigits.classifier import Classifier, HandReading
 from signdigits.evaluate import format_table
-from signdigits.explain import grad_cam, overlay
-from signdigits.model import ModelFileError
+from signdigits.explain import overlay, saliency
 from signdigits.preprocess import (
     UnreadableImageError,
     model_input_to_image,
@@ -30,6 +29,7 @@ from signdigits.preprocess import (
 )
 from signdigits.report import read_report
 from signdigits.results import to_csv
+from signdigits.serving import ModelFileError
 from signdigits.sources import IMAGE_SUFFIXES, iter_uploads
 
 MODEL_PATH = Path(os.environ.get("SIGNDIGITS_MODEL") or DEFAULT_MODEL_PATH)
@@ -158,7 +158,7 @@ def show_result(classifier: Classifier, reading: HandReading, picture=None, capt
     with columns[2]:
         st.markdown("**Why**")
         try:
-            heatmap = grad_cam(classifier, model_input, prediction.digit)
+            heatmap = saliency(classifier, model_input, prediction.digit)
             big = seen.resize((PANEL_SIDE, PANEL_SIDE), Image.Resampling.BILINEAR)
             st.image(overlay(big, heatmap), caption=f"Red: what pointed to {prediction.digit}")
         except Exception as exc:

@@ -2,43 +2,19 @@
 
 Importing TensorFlow writes C++ start-up lines straight to file descriptor 2 (oneDNN,
 CUDA probing, absl's "before InitializeLog" notice), and ``TF_CPP_MIN_LOG_LEVEL`` does not
-reach those written before absl's logging starts. So the import runs with descriptor 2
-sent to a temporary file, and every line of it except those start-up notices is written
-back afterwards. TF's own later log lines keep ``TF_CPP_MIN_LOG_LEVEL`` (default here: 3,
-errors surface as Python exceptions). Keras' notice that ``.h5`` files are a legacy format
-is dropped: ``.h5`` is the format we chose, for its checkable architecture.
+reach those written before absl's logging starts. So the import runs inside
+:func:`signdigits.quiet.start_up_notices_dropped`. TF's own later log lines keep
+``TF_CPP_MIN_LOG_LEVEL`` (default here: 3, errors surface as Python exceptions). Keras'
+notice that ``.h5`` files are a legacy format is dropped: ``.h5`` is the format we chose,
+for its checkable architecture.
 """
 
 import logging
 import os
-import re
-import sys
-import tempfile
-from contextlib import contextmanager
+
+from signdigits.quiet import start_up_notices_dropped
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-#: Start-up notices: absl's, and C++ INFO lines ("I0000 00:00:... port.cc:153] ...").
-NOISE = re.compile(rb"WARNING: All log messages before absl::InitializeLog\(\)|I\d{4} [\d:.]+ +\d+ \w+\.cc:\d+\] ")
-
-
-@contextmanager
-def _start_up_notices_dropped():
-    """File descriptor 2 goes to a temporary file; what is not start-up noise is replayed."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            kept = b"".join(line for line in captured if not NOISE.match(line))
-            if kept:
-                os.write(2, kept)
 
 
 class _DropLegacyHdf5Notice(logging.Filter):
@@ -46,7 +22,7 @@ class _DropLegacyHdf5Notice(logging.Filter):
         return "considered legacy" not in record.getMessage()
 
 
-with _start_up_notices_dropped():
+with start_up_notices_dropped():
     import keras
     import tensorflow as tf
 

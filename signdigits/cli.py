@@ -96,8 +96,8 @@ def _sigterm_as_interrupt():
 
 def cmd_predict(args) -> int:
     from signdigits.classifier import Classifier
-    from signdigits.model import ModelFileError
     from signdigits.results import csv_writer, to_row
+    from signdigits.serving import ModelFileError
     from signdigits.sources import iter_paths
 
     try:
@@ -151,8 +151,8 @@ def cmd_evaluate(args) -> int:
     from signdigits.classifier import Classifier
     from signdigits.data import DatasetError, load_dataset
     from signdigits.evaluate import evaluate, format_table, variants
-    from signdigits.model import ModelFileError
     from signdigits.scenes import hand_mask
+    from signdigits.serving import ModelFileError
 
     try:
         classifier = Classifier(args.model, args.localizer)

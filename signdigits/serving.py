@@ -29,6 +29,7 @@ from signdigits import IMAGE_SIZE, NUM_CLASSES
 from signdigits.atomic import atomic_path
 from signdigits.labels import validate_table
 from signdigits.preprocess import LOCATOR_SIZE
+from signdigits.quiet import start_up_notices_dropped
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,9 @@ class LiteRuntime:
         from ai_edge_litert.interpreter import Interpreter
 
         try:
-            self._interpreter = Interpreter(model_content=content, num_threads=os.cpu_count() or 1)
+            with start_up_notices_dropped():  # the delegate's line, written at allocation
+                self._interpreter = Interpreter(model_content=content, num_threads=os.cpu_count() or 1)
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelFileError(f"{path} could not be loaded ({exc}). {RETRAIN}") from exc
         inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
@@ -128,7 +131,7 @@ class LiteRuntime:
                 f"(-1, {', '.join(map(str, kind.input_shape))}) -> (-1, {kind.outputs}). {RETRAIN}"
             )
         self._input, self._output = inputs[0]["index"], outputs[0]["index"]
-        self._batch = 0
+        self._batch = 1
         self._lock = threading.Lock()
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:

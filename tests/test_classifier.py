@@ -201,7 +201,7 @@ def test_digits_follow_the_table_in_the_model_file(make_tiny_model, make_tiny_lo
 
 
 def test_classifier_refuses_a_missing_model(tmp_path):
-    from signdigits.model import ModelFileError
+    from signdigits.serving import ModelFileError
 
     with pytest.raises(ModelFileError, match="does not exist"):
         Classifier(tmp_path / "missing.h5")

@@ -7,9 +7,9 @@ from PIL import Image
 from signdigits import DEFAULT_LOCALIZER_PATH
 from signdigits.classifier import HAND_THRESHOLD, Localizer
 from signdigits.evaluate import UNSURE_BELOW
-from signdigits.model import ModelFileError
 from signdigits.preprocess import decode
 from signdigits.scenes import background, hand_mask, paste_hand
+from signdigits.serving import ModelFileError
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -55,10 +55,21 @@ def test_help_imports_no_tensorflow(argv):
     assert done.stdout.splitlines()[-1] == "[]" and done.stderr == ""
 
 
+def test_predict_and_evaluate_import_no_tensorflow(photo_paths, built_dataset):
+    """The CLI answers through the serving files: TensorFlow is never imported."""
+    code = ("import sys\nfrom signdigits.cli import main\n"
+            "code = main(sys.argv[1:])\n"
+            "print(code, sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras'}))")
+    done = run("-c", code, "predict", photo_paths[0])
+    assert done.stdout.splitlines()[-1] == "0 []", done.stderr
+    done = run("-c", code, "evaluate", "--x", built_dataset / "x.npy", "--limit", "5")
+    assert done.stdout.splitlines()[-1] == "0 []", done.stderr
+
+
 def test_only_start_up_notices_are_dropped():
     """What else reaches file descriptor 2 while TensorFlow is imported is written back."""
-    code = ("import os\nfrom signdigits.backend import _start_up_notices_dropped\n"
-            "with _start_up_notices_dropped():\n"
+    code = ("import os\nfrom signdigits.quiet import start_up_notices_dropped\n"
+            "with start_up_notices_dropped():\n"
             "    os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called'\n"
             "                b' are written to STDERR\\n'\n"
             "                b'I0000 00:00:1795305448.837783    5421 port.cc:153] oneDNN custom ops\\n'\n"

@@ -71,7 +71,7 @@ def test_one_photo_shows_the_digit_its_folder_names(confident_photos):
     assert shown_digits(at) == [str(digit)]
     assert not [w for w in at.warning if "Uncertain" in w.value]
     captions = [caption for image in at.image for caption in image.captions]
-    assert len(captions) >= 3  # the photo, what the model saw, the Grad-CAM overlay
+    assert len(captions) >= 3  # the photo, what the model saw, the occlusion map
 
 
 def test_below_the_threshold_the_answer_is_uncertain_with_the_top_two(confident_photos):
