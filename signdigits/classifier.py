@@ -54,7 +54,7 @@ def _decode(source):
 class Localizer:
     """The hand localizer: pictures -> the hand's box and the probability of a hand."""
 
-    def __init__(self, path=DEFAULT_LOCALIZER_PATH, runtime="litert"):
+    def __init__(self, path=DEFAULT_LOCALIZER_PATH, runtime=None):
         self.path = path
         self._forward, _, self.info = load(path, LOCALIZER, runtime)
 
@@ -70,11 +70,12 @@ class Classifier:
     """Loads the classifier and the hand localizer once and reads digits with them.
 
     ``runtime="keras"`` runs the same forward passes through TensorFlow (the benchmark's
-    baseline and the conversion check); the default serves from the LiteRT files.
+    baseline and the conversion check); the default serves from the LiteRT files, or
+    from what the environment variable ``SIGNDIGITS_RUNTIME`` names.
     """
 
     def __init__(self, model_path=DEFAULT_MODEL_PATH, localizer_path=DEFAULT_LOCALIZER_PATH,
-                 runtime="litert"):  # fmt: skip
+                 runtime=None):  # fmt: skip
         self.model_path = model_path
         self._forward, self.index_to_digit, self.info = load(model_path, CLASSIFIER, runtime)
         self.localizer = Localizer(localizer_path, runtime)

@@ -40,6 +40,7 @@ FILE_IDENTIFIER = b"TFL3"
 #: classifier's first layer holds 1 MB per picture and its mirror image).
 RUN_BATCH = 32
 RUNTIMES = ("litert", "keras")
+RUNTIME_VARIABLE = "SIGNDIGITS_RUNTIME"
 #: The largest difference in output (probabilities, for the classifier) that a serving
 #: file may show against its Keras model.
 SERVING_TOLERANCE = 1e-4
@@ -284,12 +285,14 @@ def _current_serving(source: Path, kind: ModelKind):
     return _read_serving(written, kind, digest), written
 
 
-def load(path, kind: ModelKind, runtime: str = "litert"):
+def load(path, kind: ModelKind, runtime: str | None = None):
     """``(forward, index_to_digit, info)`` for the model file ``path``: a ``.h5`` (served
     from its serving file, made once if missing or stale) or a ``.tflite`` on its own.
-    ``runtime="keras"`` runs the ``.h5`` through TensorFlow instead. Raises
+    ``runtime="keras"`` runs the ``.h5`` through TensorFlow instead (None: what the
+    environment variable ``SIGNDIGITS_RUNTIME`` names, else LiteRT). Raises
     :class:`ModelFileError` with a sentence meant for people on any problem."""
     path = Path(path)
+    runtime = runtime or os.environ.get(RUNTIME_VARIABLE) or RUNTIMES[0]
     if runtime == "keras":
         model, table, info = _load_keras(path, kind)
         return KerasRuntime(model, kind, table), table, info

@@ -175,3 +175,14 @@ def test_serving_metadata_is_json(tmp_path):
     with pytest.raises(ModelFileError, match="holds a localizer, not a classifier"):
         Classifier(DEFAULT_LOCALIZER_PATH)
     assert Localizer(serving_path(DEFAULT_LOCALIZER_PATH)).info == load(DEFAULT_LOCALIZER_PATH, LOCALIZER)[2]
+
+
+def test_the_environment_may_pick_the_runtime(monkeypatch):
+    from signdigits.serving import KerasRuntime, LiteRuntime
+
+    monkeypatch.setenv("SIGNDIGITS_RUNTIME", "keras")
+    assert isinstance(load(DEFAULT_MODEL_PATH, CLASSIFIER)[0], KerasRuntime)
+    assert isinstance(load(DEFAULT_MODEL_PATH, CLASSIFIER, "litert")[0], LiteRuntime)  # an argument wins
+    monkeypatch.setenv("SIGNDIGITS_RUNTIME", "onnx")
+    with pytest.raises(ValueError, match="runtime must be one of"):
+        load(DEFAULT_MODEL_PATH, CLASSIFIER)
