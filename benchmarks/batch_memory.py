@@ -34,8 +34,8 @@ WRAPPER = (
 APP_TIMEOUT_MS = 480_000
 
 
-def cli_peak(folder: Path, out: Path) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+def cli_peak(folder: Path, out: Path, extra_env: dict | None = None) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", **(extra_env or {}))
     done = subprocess.run(
         [sys.executable, "-c", WRAPPER, sys.executable, "-m", "signdigits", "predict",
          str(folder), "--csv", str(out)],
@@ -44,7 +44,7 @@ def cli_peak(folder: Path, out: Path) -> dict:
     code, peak_kb, seconds = done.stdout.split()
     rows = len(out.read_text().splitlines()) - 1
     return {"exit": int(code), "rows": rows, "peak_rss_mb": round(int(peak_kb) / 1024, 1),
-            "seconds": round(float(seconds), 1)}
+            "seconds": round(float(seconds), 2)}
 
 
 def app_peak(archive: Path, count: int, log: Path) -> dict:

@@ -38,7 +38,7 @@ METADATA_NAME = "signdigits"
 FILE_IDENTIFIER = b"TFL3"
 #: The most pictures one interpreter call takes: bounds the activation memory (the
 #: classifier's first layer holds 1 MB per picture and its mirror image).
-RUN_BATCH = 32
+RUN_BATCH = 8
 RUNTIMES = ("litert", "keras")
 RUNTIME_VARIABLE = "SIGNDIGITS_RUNTIME"
 #: The largest difference in output (probabilities, for the classifier) that a serving

@@ -48,10 +48,11 @@ class Server(NamedTuple):
 
 @contextmanager
 def streamlit_server(log_path: Path, extra_env: dict[str, str] | None = None,
-                     start_timeout: float = 120) -> Iterator[Server]:  # fmt: skip
+                     start_timeout: float = 120, poll_seconds: float = 0.5) -> Iterator[Server]:  # fmt: skip
     """``streamlit run app.py`` on 127.0.0.1:<free port> in its own process group, on the
     bundled model (plus ``extra_env``), its output in ``log_path``. Yields a ``Server`` once
-    it is healthy (RuntimeError if it does not get there) and always stops it."""
+    it is healthy (asked every ``poll_seconds``; RuntimeError if it does not get there) and
+    always stops it."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "SIGNDIGITS_MODEL"}
@@ -68,7 +69,7 @@ def streamlit_server(log_path: Path, extra_env: dict[str, str] | None = None,
             while not healthy(url):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"streamlit did not start; see {log_path}")
-                time.sleep(0.5)
+                time.sleep(poll_seconds)
             yield Server(url, process)
         finally:
             if process.poll() is None:
