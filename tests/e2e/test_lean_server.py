@@ -1,0 +1,35 @@
+"""The app's server answers without TensorFlow: after a photo is read and explained, no
+TensorFlow library is mapped into the server process, and LiteRT's is."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import WAIT_MS, settle
+
+pytestmark = [pytest.mark.timeout(300),
+              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/maps")]  # fmt: skip
+
+
+def mapped_libraries(pid: int) -> set[str]:
+    """The file names of the shared objects mapped into process ``pid``."""
+    lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    return {Path(line.split()[-1]).name for line in lines if ".so" in line}
+
+
+def test_the_server_reads_a_photo_without_tensorflow(server, browser, confident_photos):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.set_default_timeout(WAIT_MS)
+        page.goto(server.url)
+        path = next(iter(confident_photos.values()))
+        page.locator("input[type=file]").first.set_input_files(str(path))
+        page.locator(".sd-digit").first.wait_for(state="visible")
+        settle(page)
+        assert page.locator(".sd-digit").first.inner_text().strip() == path.parent.name
+    finally:
+        page.close()
+    libraries = mapped_libraries(server.process.pid)
+    assert not any("tensorflow" in name for name in libraries), sorted(libraries)
+    assert any("litert" in name.lower() for name in libraries), sorted(libraries)
