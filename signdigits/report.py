@@ -113,6 +113,10 @@ def _markdown(report: dict) -> str:
         f"- Classifier: {report['parameters']:,} parameters, {report['model_bytes'] / 1024:.0f} KiB "
         f"(`{report['model_file']}`), best validation epoch {report['history']['best_epoch']}; hand "
         f"localizer `{report['localizer_file']}`, {report['localizer_bytes'] / 1024:.0f} KiB.",
+        *([f"- Served as `{report['serving']['file']}` ({report['serving']['bytes'] / 1024:.0f} KiB, "
+            f"LiteRT): its probabilities differ from the Keras model's by at most "
+            f"{report['serving']['max_difference']:.1g} on the {report['serving']['inputs']} test crops."]
+          if report.get("serving") else []),
         f"- Training took {report['training_seconds'] / 60:.1f} min, with calibration and "
         f"evaluation {report['total_seconds'] / 60:.1f} min, on {env['cpu']} with "
         f"TensorFlow {env['versions']['tensorflow']} ({env['threads']['intra_op']} threads).",
