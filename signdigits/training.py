@@ -421,8 +421,7 @@ def crop_boxes(hands: Hands, localizer_path) -> np.ndarray:
     from signdigits.preprocess import decode
 
     localizer = Localizer(localizer_path)
-    pictures = np.stack([decode(photo).locator_input for photo in hands.photos])
-    boxes, scores = localizer.locate(pictures, [photo.shape[1::-1] for photo in hands.photos])
+    boxes, scores = localizer.find([decode(photo) for photo in hands.photos])
     return np.where((scores >= 0.5)[:, None], boxes, hands.boxes).astype(np.float32)
 
 
