@@ -170,11 +170,21 @@ def cmd_evaluate(args) -> int:
         _stderr("error: none of the model's test participants is in the dataset; "
                 "evaluating a model needs the people it was not trained on")
         return 2
+    if args.people == "validation":  # for choosing between configs: never the test people
+        from signdigits.training import TrainConfig, split_indices
+
+        defaults = TrainConfig()
+        _, rows, test_rows, _ = split_indices(dataset, defaults.test_fraction,
+                                              defaults.val_fraction, defaults.split_seed)  # fmt: skip
+        if set(np.unique(dataset.participants[test_rows])) != set(people):
+            _stderr("error: the model was trained on another split; its validation people "
+                    "are not known here")
+            return 2
     rows = rows[: args.limit] if args.limit else rows
     masks = [hand_mask(photo) for photo in dataset.photos[rows]]
     samples = variants(dataset.photos[rows], masks, dataset.digits[rows], seed=args.seed)
     _stderr(f"{len(samples)} pictures from {len(rows)} photos of "
-            f"{len(np.unique(dataset.participants[rows]))} test participants")
+            f"{len(np.unique(dataset.participants[rows]))} {args.people} participants")
     result = evaluate(classifier, samples)
     print(format_table(result))
     if args.json:
@@ -253,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--x", help="dataset arrays' x.npy (default: dataset/x.npy)")
     evaluation.add_argument("--limit", type=int, default=0, help="use only the first N test photos")
     evaluation.add_argument("--seed", type=int, default=2, help="seed of the variants")
+    evaluation.add_argument("--people", choices=("test", "validation"), default="test",
+                            help="whose photos: the test people (default), or the validation "
+                            "people, to compare training configs without looking at the test")
     evaluation.add_argument("--json", help="also write the figures to this JSON file")
     evaluation.set_defaults(run=cmd_evaluate)
 

@@ -206,10 +206,12 @@ def _as_model_input(gray: Image.Image) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Decoded:
-    """A decoded picture: ``gray`` to crop from and ``locator_input`` (96, 96, 3) in [0, 1]."""
+    """A decoded picture: ``gray`` to crop from, ``locator_input`` (96, 96, 3) in [0, 1]
+    and the ``rgb`` picture the localizer's second look is cut from."""
 
     gray: Image.Image
     locator_input: np.ndarray
+    rgb: Image.Image | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -245,7 +247,7 @@ def decode(source) -> Decoded:
         gray = rgb.convert("L")
     except Exception as exc:
         raise UnreadableImageError(f"image could not be converted ({exc})") from exc
-    return Decoded(gray, np.asarray(small, dtype=np.float32) / 255.0)
+    return Decoded(gray, np.asarray(small, dtype=np.float32) / 255.0, rgb)
 
 
 def crop_square(box, scale: float = CROP_SCALE) -> tuple[float, float, float, float]:

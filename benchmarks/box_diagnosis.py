@@ -1,0 +1,93 @@
+"""Where the losses come from: accuracy per variant with the localizer's box (the app's
+path) and with the true hand box (from the masks), on the validation people only.
+
+    python benchmarks/box_diagnosis.py [--model model.h5] [--localizer localizer.h5]
+"""
+
+import argparse
+
+import numpy as np
+
+import signdigits.backend  # noqa: F401
+from signdigits import evaluate as ev
+from signdigits.classifier import Classifier
+from signdigits.data import load_dataset
+from signdigits.preprocess import decode
+from signdigits.scenes import hand_mask, mask_box
+from signdigits.training import TrainConfig, box_iou, split_indices
+
+
+def true_boxes(photo, mask, sample, pasted):
+    """The hand's true box in ``sample``'s picture (None for hand-less scenes)."""
+    h, w = photo.shape[:2]
+    x0, y0, x1, y1 = mask_box(mask)
+    if sample.variant == "plain":
+        return (x0, y0, x1, y1)
+    if sample.variant == "mirrored":
+        return (w - x1, y0, w - x0, y1)
+    if sample.variant == "rotated":
+        return mask_box(hand_mask(np.asarray(sample.image)))
+    if sample.variant in ("silhouette", "outline"):
+        image = np.asarray(sample.image).astype(int)
+        ink = np.abs(image - image[0, 0]).sum(-1) > 30
+        return mask_box(ink)
+    return pasted.pop(0)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="model.h5")
+    parser.add_argument("--localizer", default="localizer.h5")
+    parser.add_argument("--seed", type=int, default=2)
+    args = parser.parse_args()
+    classifier = Classifier(args.model, args.localizer)
+    dataset = load_dataset()
+    config = TrainConfig()
+    _, rows, _, _ = split_indices(dataset, config.test_fraction, config.val_fraction, config.split_seed)
+    pictures = ev.shipped_pictures()
+    recorded = []
+    paste = ev.paste_hand
+
+    def recording(*a, **k):
+        scene, box = paste(*a, **k)
+        recorded.append(box)
+        return scene, box
+
+    ev.paste_hand = recording
+    samples, truths = [], []
+    for i in rows:
+        photo, digit = dataset.photos[i], int(dataset.digits[i])
+        mask = hand_mask(photo)
+        if not (mask.any() and mask_box(mask)[3] > mask_box(mask)[1]):
+            continue
+        recorded.clear()
+        made = ev.variants_of(photo, mask, digit, np.random.default_rng([args.seed, int(i)]), pictures)
+        pasted = list(recorded)
+        for sample in made:
+            samples.append(sample)
+            truths.append(true_boxes(photo, mask, sample, pasted))
+    decoded = [decode(s.image) for s in samples]
+    found = classifier._read(decoded)
+    given = classifier._read(decoded, truths)
+    print(f"{len(rows)} validation photos, {len(samples)} pictures")
+    print("| variant | localizer box | true box | median IoU | hand found |")
+    print("|---|---:|---:|---:|---:|")
+    for variant in ev.VARIANTS[:-1]:
+        idx = [k for k, s in enumerate(samples) if s.variant == variant]
+        truth = np.asarray([samples[k].digit for k in idx])
+        ok = [k for k in idx if found[k].model_input is not None]
+        acc_found = 0.0
+        if ok:
+            p = classifier.probabilities(np.stack([found[k].model_input for k in ok])).argmax(1)
+            acc_found = float((p == np.asarray([samples[k].digit for k in ok])).sum()) / len(idx)
+        p = classifier.probabilities(np.stack([given[k].model_input for k in idx])).argmax(1)
+        acc_true = float((p == truth).mean())
+        sizes = np.asarray([found[k].size * 2 for k in idx], np.float32)
+        raw = np.asarray([classifier.localizer.locate(np.stack([decoded[k].locator_input]),
+                          [found[k].size])[0][0] for k in idx]) / sizes  # fmt: skip
+        iou = box_iou(np.asarray([truths[k] for k in idx], np.float32) / sizes, raw.astype(np.float32)).numpy()
+        print(f"| {variant} | {acc_found:.1%} | {acc_true:.1%} | {np.median(iou):.3f} | {len(ok) / len(idx):.1%} |")
+
+
+if __name__ == "__main__":
+    main()
