@@ -136,6 +136,7 @@ class LiveReader:
         self._last_start = -math.inf
         self._answer: LiveAnswer | None = None
         self._finished: deque[float] = deque(maxlen=256)
+        self._frames: deque[float] = deque(maxlen=256)
         self.readings = 0
 
     def process(self, rgb: np.ndarray) -> np.ndarray:
@@ -143,6 +144,7 @@ class LiveReader:
         Starts a reading of this frame when one is due; never waits for one."""
         now = self._clock()
         with self._lock:
+            self._frames.append(now)
             due = not self._busy and now - self._last_start >= self._interval
             if due:
                 self._busy, self._last_start = True, now
@@ -171,9 +173,16 @@ class LiveReader:
 
     def readings_per_second(self) -> float:
         """How many readings finished a second over the last :data:`RATE_WINDOW` seconds."""
+        return self._rate(self._finished)
+
+    def frames_per_second(self) -> float:
+        """How many video frames came in a second over the last :data:`RATE_WINDOW` seconds."""
+        return self._rate(self._frames)
+
+    def _rate(self, times: deque) -> float:
         now = self._clock()
         with self._lock:
-            recent = [t for t in self._finished if t >= now - RATE_WINDOW]
+            recent = [t for t in times if t >= now - RATE_WINDOW]
         if len(recent) < 2 or recent[-1] <= recent[0]:
             return 0.0
         return (len(recent) - 1) / (recent[-1] - recent[0])
@@ -183,6 +192,7 @@ class LiveReader:
         with self._lock:
             self._answer, self.readings = None, 0
             self._finished.clear()
+            self._frames.clear()
 
 
 def ice_servers(text: str | None) -> list[dict]:
