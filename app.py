@@ -22,7 +22,9 @@ from signdigits.classifier import Classifier, HandReading
 from signdigits.evaluate import format_table
 from signdigits.explain import overlay, saliency
 from signdigits.preprocess import (
+    MAX_FILE_BYTES,
     UnreadableImageError,
+    limits_text,
     model_input_to_image,
     open_image,
     to_grayscale,
@@ -44,6 +46,7 @@ DISPLAY_SIDE = 1600  # photos are decoded at most this large for showing and cro
 PANEL_SIDE = 192  # the 64x64 model input is shown at this size
 BATCH_CHUNK = 64
 THUMBNAIL_SIDE = 64
+PHOTO_MB = MAX_FILE_BYTES // 2**20  # one photo; a batch takes a .zip up to server.maxUploadSize
 
 st.set_page_config(page_title="signdigits", page_icon=":material/front_hand:", layout="wide")
 
@@ -194,9 +197,10 @@ def one_photo_page(classifier: Classifier):
     if source == "Take a photo":
         upload = st.camera_input("Show a digit to the camera", key="camera")
     else:
-        upload = st.file_uploader("Photo of a hand", type=IMAGE_TYPES, key="photo")
+        upload = st.file_uploader("Photo of a hand", type=IMAGE_TYPES, key="photo",
+                                  max_upload_size=PHOTO_MB, help=limits_text())
     if upload is None:
-        st.info("Upload a photo (JPEG, PNG, WebP, …) to see which digit it shows.")
+        st.info("Upload a photo (JPEG, HEIC, PNG, WebP, …) to see which digit it shows.")
         return
     classify_bytes(classifier, upload.getvalue(), upload.name)
 
@@ -243,7 +247,8 @@ def sketch(classifier: Classifier):
 def crop(classifier: Classifier):
     st.caption("When the box on a photo is wrong (or there is none): drag a rectangle "
                "around the hand, and the hand is read there.")
-    upload = st.file_uploader("Photo with a hand in it", type=IMAGE_TYPES, key="crop_photo")
+    upload = st.file_uploader("Photo with a hand in it", type=IMAGE_TYPES, key="crop_photo",
+                              max_upload_size=PHOTO_MB, help=limits_text())
     if upload is None:
         return
     try:
@@ -326,10 +331,13 @@ def batch_page(classifier: Classifier):
     st.caption("Upload many photos, a .zip, or a whole folder. Each image gets a row; "
                "a file that cannot be read gets an error row.")
     files_column, folder_column = st.columns(2)
-    files = files_column.file_uploader("Photos or a .zip", type=IMAGE_TYPES + ["zip"],
-                                       accept_multiple_files=True, key="batch_files")
-    folder = folder_column.file_uploader("A folder", type=IMAGE_TYPES + ["zip"],
-                                         accept_multiple_files="directory", key="batch_folder")
+    # Any type: a file we cannot read becomes an error row instead of vanishing in the browser.
+    limits = (f"{limits_text()} A .zip up to {st.get_option('server.maxUploadSize')} MB. "
+              "A file that cannot be read gets an error row.")
+    files = files_column.file_uploader("Photos or a .zip", accept_multiple_files=True, key="batch_files",
+                                       help=limits)
+    folder = folder_column.file_uploader("A folder", accept_multiple_files="directory", key="batch_folder",
+                                         help=limits)
     uploads = [*(files or []), *(folder or [])]
     if not uploads:
         st.info("Results appear here as a table you can filter and download as CSV.")

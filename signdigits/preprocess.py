@@ -18,17 +18,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageOps
 
 from signdigits import IMAGE_SIZE
 
+pillow_heif.register_heif_opener()  # iPhone photos (HEIC/HEIF) open like any other format
+
 #: Formats we decode. Anything else (EPS, PSD, SVG, ...) is refused before decoding.
 #: (Multi-picture JPEGs, format "MPO", are opened by the JPEG plugin: Pillow registers no
 #: separate opener for MPO, and naming it here would make ``Image.open`` fail on every
-#: non-JPEG.)
-ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
-#: Largest image we decode, in pixels (a larger one is refused before it is decoded).
+#: non-JPEG.) "HEIF" is pillow-heif's opener, for HEIC and HEIF files.
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF", "HEIF")
+#: Largest picture we decode, in pixels (a larger one is refused before it is decoded). A
+#: JPEG counts at the reduced scale libjpeg decodes it at (1/2, 1/4 or 1/8 of each side),
+#: so a 64-megapixel phone photo is decoded small, never whole.
 MAX_PIXELS = 50_000_000
+#: Largest JPEG we open, in the pixels its header declares: Pillow's own decompression-bomb
+#: limit (about 179 megapixels).
+MAX_JPEG_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
 #: Largest encoded file we read, in bytes.
 MAX_FILE_BYTES = 50 * 1024 * 1024
 #: Side of the square picture the hand localizer looks at (RGB, the whole image squeezed).
@@ -43,6 +51,15 @@ CROP_SCALE = 1.2
 
 class UnreadableImageError(ValueError):
     """The input is not an image we can read. The message is meant for people."""
+
+
+def limits_text() -> str:
+    """The limits above in words, for the places where people pick files."""
+    return (
+        f"Up to {MAX_FILE_BYTES // 2**20} MB a photo; JPEG up to {MAX_JPEG_PIXELS // 10**6} "
+        f"megapixels (read at reduced scale), other formats (PNG, HEIC, ...) up to "
+        f"{MAX_PIXELS // 10**6} megapixels."
+    )
 
 
 def _read_bytes(source) -> bytes:
@@ -93,7 +110,8 @@ def open_image(source, draft=("L", IMAGE_SIZE)) -> Image.Image:
 
     The image is fully loaded, its EXIF orientation applied. JPEGs are decoded by libjpeg
     straight to ``draft = (mode, size)``, at least ``size`` pixels a side: small and gray
-    for the model by default; ``("RGB", 1600)`` gives a picture to show or crop. Raises
+    for the model by default; ``("RGB", 1600)`` gives a picture to show or crop. HEIC/HEIF
+    photos (pillow-heif) are decoded whole, within :data:`MAX_PIXELS`. Raises
     :class:`UnreadableImageError` with a plain-language reason on any failure.
     """
     if isinstance(source, Image.Image):
@@ -106,22 +124,18 @@ def open_image(source, draft=("L", IMAGE_SIZE)) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
         width, height = image.size
-        if width * height > MAX_PIXELS:
-            raise UnreadableImageError(
-                f"image is too large ({width}x{height} pixels; the limit is {MAX_PIXELS:,})"
-            )
-        if image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L"):
-            image.draft(draft[0], (draft[1], draft[1]))  # let libjpeg downscale big photos
+        if image.format in ("JPEG", "MPO"):
+            image.draft(draft[0], (draft[1], draft[1]))  # libjpeg decodes big photos scaled down
+        if image.width * image.height > MAX_PIXELS:  # checked before decoding
+            raise UnreadableImageError(f"image is too large ({width}x{height} pixels; the limit is {MAX_PIXELS:,})")
         image.seek(0)  # first frame of animations
         image.load()
     except UnreadableImageError:
         raise
     except Image.DecompressionBombError as exc:
-        raise UnreadableImageError("image is too large (decompression bomb)") from exc
+        raise UnreadableImageError(f"image is too large (over {MAX_JPEG_PIXELS // 10**6} megapixels)") from exc
     except Image.UnidentifiedImageError as exc:
-        raise UnreadableImageError(
-            "not a supported image (JPEG, PNG, WebP, BMP, GIF or TIFF)"
-        ) from exc
+        raise UnreadableImageError("not a supported image (JPEG, PNG, WebP, HEIC, BMP, GIF or TIFF)") from exc
     except Exception as exc:  # any decoder failure on untrusted bytes is 'unreadable'
         raise UnreadableImageError(f"image data is corrupt or truncated ({exc})") from exc
     try:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from signdigits.preprocess import MAX_FILE_BYTES
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif")
 MAX_ZIP_ENTRIES = 20_000
 MAX_ZIP_TOTAL_BYTES = 2 * 1024**3  # uncompressed, all image entries together
 
