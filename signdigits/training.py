@@ -430,14 +430,12 @@ def crop_boxes(hands: Hands, localizer_path) -> np.ndarray:
 
 def validation_crops(hands: Hands, rows, labels, bank, seed, strength):
     """Fixed crops of the validation people: plain ones and augmented copies."""
-    images = [hand_crops(hands.photos[rows].astype(np.float32), hands.masks[rows],
-                         hands.boxes[rows], bank, tf.constant([seed, 2000]), 0.0).numpy()]  # fmt: skip
-    for copy in range(VALIDATION_COPIES):
-        images.append(hand_crops(
-            hands.photos[rows].astype(np.float32), hands.masks[rows], hands.boxes[rows], bank,
-            tf.constant([seed, 2001 + copy]), strength,
-        ).numpy())  # fmt: skip
-    return np.concatenate(images), np.concatenate([labels] * (1 + VALIDATION_COPIES))
+    photos = hands.photos[rows].astype(np.float32)
+    strengths = [0.0] + [strength] * VALIDATION_COPIES  # the plain crops, then the copies
+    images = [hand_crops(photos, hands.masks[rows], hands.boxes[rows], bank,
+                         tf.constant([seed, 2000 + copy]), copy_strength).numpy()
+              for copy, copy_strength in enumerate(strengths)]  # fmt: skip
+    return np.concatenate(images), np.concatenate([labels] * len(strengths))
 
 
 def _fit_classifier(name, model, batches, val, config, epochs, teacher, log):
