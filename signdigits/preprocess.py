@@ -106,12 +106,12 @@ def open_image(source, draft=("L", IMAGE_SIZE)) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
         width, height = image.size
-        if width * height > MAX_PIXELS:
+        if image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L"):
+            image.draft(draft[0], (draft[1], draft[1]))  # let libjpeg downscale big photos
+        if image.size[0] * image.size[1] > MAX_PIXELS:  # what will be decoded (a 64 MP JPEG is not)
             raise UnreadableImageError(
                 f"image is too large ({width}x{height} pixels; the limit is {MAX_PIXELS:,})"
             )
-        if image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L"):
-            image.draft(draft[0], (draft[1], draft[1]))  # let libjpeg downscale big photos
         image.seek(0)  # first frame of animations
         image.load()
     except UnreadableImageError:
