@@ -1,6 +1,6 @@
 """signdigits in the browser: ``streamlit run app.py``.
 
-The shell: the title, the navigation between the pages (one file each in ``pages/``), the
+The shell: the title, the navigation between the pages (one file each in ``app_pages/``), the
 confidence threshold; then the model, loaded once per server behind a spinner, and the
 page that is open (only that one runs). ``components.py`` holds what the pages share;
 reading, classifying and explaining come from the ``signdigits`` package.
@@ -14,8 +14,13 @@ st.set_page_config(page_title="signdigits", page_icon=":material/front_hand:", l
 
 import components as ui  # noqa: E402  (after set_page_config: the shell is drawn first)
 
-PAGES = Path(__file__).parent / "pages"
-LIVE_PAGE = PAGES / "live.py"  # the live camera, where that page exists
+ROOT = Path(__file__).parent
+#: Not "pages/": a folder of that name switches Streamlit to its older multipage mode, in
+#: which a link such as /draw runs that page's file alone, without this shell.
+PAGES = ROOT / "app_pages"
+#: The live camera page, where it exists (built on another branch; "pages/live.py" is
+#: where that branch puts it, "app_pages/live.py" where it belongs).
+LIVE_PAGES = (PAGES / "live.py", ROOT / "pages" / "live.py")
 
 
 def pages() -> list:
@@ -25,8 +30,9 @@ def pages() -> list:
         st.Page(PAGES / "batch.py", title="Batch", icon=":material/photo_library:"),
         st.Page(PAGES / "model.py", title="Model", icon=":material/analytics:"),
     ]
-    if LIVE_PAGE.exists():
-        found.insert(1, st.Page(LIVE_PAGE, title="Live", icon=":material/videocam:"))
+    live = next((path for path in LIVE_PAGES if path.exists()), None)
+    if live is not None:
+        found.insert(1, st.Page(live, title="Live", icon=":material/videocam:"))
     return found
 
 

@@ -29,7 +29,7 @@ def bundled_model(monkeypatch):
 
 
 def run_app(page: str | None = None) -> AppTest:
-    """The app, run once, on ``page`` (``"pages/draw.py"``) or the default page."""
+    """The app, run once, on ``page`` (``"app_pages/draw.py"``) or the default page."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
     if page is not None:
         at.switch_page(page).run()

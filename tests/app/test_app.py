@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import APP, ROOT, TIMEOUT, run_app
 
-PAGES = ["pages/photo.py", "pages/draw.py", "pages/batch.py", "pages/model.py"]
+PAGES = ["app_pages/photo.py", "app_pages/draw.py", "app_pages/batch.py", "app_pages/model.py"]
 
 
 def test_every_page_opens_without_errors():
@@ -20,17 +20,17 @@ def test_every_page_opens_without_errors():
 
 
 def test_a_live_page_is_listed_once_its_file_exists(tmp_path):
-    """pages/live.py comes from another branch: with it, the app links to it; without it,
-    nothing links nowhere."""
+    """The live page comes from another branch: with its file, the app links to it; without
+    it, nothing links nowhere."""
     shutil.copy(APP, tmp_path / "app.py")
     shutil.copy(ROOT / "components.py", tmp_path / "components.py")
-    shutil.copytree(ROOT / "pages", tmp_path / "pages", ignore=shutil.ignore_patterns("live.py", "__pycache__"))
+    shutil.copytree(ROOT / "app_pages", tmp_path / "app_pages", ignore=shutil.ignore_patterns("live.py", "__pycache__"))
     at = AppTest.from_file(str(tmp_path / "app.py"), default_timeout=TIMEOUT).run()
     with pytest.raises(Exception, match="live"):
-        at.switch_page("pages/live.py").run()
-    (tmp_path / "pages" / "live.py").write_text('import streamlit as st\nst.markdown("the live page")\n')
+        at.switch_page("app_pages/live.py").run()
+    (tmp_path / "app_pages" / "live.py").write_text('import streamlit as st\nst.markdown("the live page")\n')
     at = AppTest.from_file(str(tmp_path / "app.py"), default_timeout=TIMEOUT).run()
-    at.switch_page("pages/live.py").run()
+    at.switch_page("app_pages/live.py").run()
     assert not at.exception and "the live page" in [m.value for m in at.markdown]
 
 
@@ -47,3 +47,10 @@ def test_a_missing_or_broken_model_gives_one_clear_message(tmp_path, monkeypatch
     assert len(at.error) == 1 and "could not be loaded" in at.error[0].value
     assert any("python train_model.py" in code.value for code in at.code)
     assert not at.file_uploader  # the page stopped before its controls
+
+
+def test_no_pages_folder_beside_the_app():
+    """A folder named pages/ beside app.py switches Streamlit to its older multipage mode:
+    a link such as /draw would run that file alone, without the shell (title, threshold).
+    The pages live in app_pages/ (a live page arriving as pages/live.py belongs there)."""
+    assert not (ROOT / "pages").exists()

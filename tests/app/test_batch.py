@@ -6,7 +6,7 @@ import zipfile
 from signdigits.results import CSV_COLUMNS
 from tests.app.conftest import run_app, upload
 
-PAGE = "pages/batch.py"
+PAGE = "app_pages/batch.py"
 
 
 def batch_rows(at):

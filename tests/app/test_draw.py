@@ -7,7 +7,7 @@ from PIL import Image
 from signdigits.pictures import CANVAS_RGB
 from tests.app.conftest import fake_canvas, headlines, png_bytes, run_app, shown_digits
 
-PAGE = "pages/draw.py"
+PAGE = "app_pages/draw.py"
 
 
 def test_the_controls_are_labelled_before_the_first_stroke():

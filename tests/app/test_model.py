@@ -9,7 +9,7 @@ from tests.app.conftest import run_app
 
 def test_the_report_in_plain_words():
     report = read_report(report_dir_for(DEFAULT_MODEL_PATH))
-    at = run_app("pages/model.py")
+    at = run_app("app_pages/model.py")
     text = " ".join(m.value for m in at.markdown)
     plain = report["test"]["variants"]["plain"]["accuracy"]
     assert f"reads **{percent(plain)}** right" in text
