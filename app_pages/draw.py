@@ -13,16 +13,21 @@ CANVAS_SIZE = 360
 CROP_SIDE = 560
 TOOLS = {"Brush": "freedraw", "Rectangle": "rect", "Polygon": "polygon", "Circle": "circle"}
 SKETCH = "sketch_drawing"  # the drawing the canvas starts from: objects and a version
+DRAWN = "sketch_objects"  # what the canvas sent last
+STALE = "sketch_stale"  # what it sent before an undo or clear, until it sends anew
+SHAPE_STROKE = 2  # rectangles, polygons and circles are filled, with a thin edge
 
 
 def restart(objects: list):
-    """Start the canvas again from ``objects`` (undo, clear)."""
+    """Start the canvas again from ``objects`` (undo, clear). Until the canvas sends its new
+    drawing, what it sent last is stale: no answer is shown for it."""
     version = st.session_state.get(SKETCH, {}).get("version", 0) + 1
     st.session_state[SKETCH] = {"objects": objects, "version": version}
+    st.session_state[STALE] = st.session_state.get(DRAWN)
 
 
 def undo():
-    restart(st.session_state.get("sketch_objects", [])[:-1])
+    restart((st.session_state.get(DRAWN) or [])[:-1])
 
 
 def controls() -> tuple[str, int]:
@@ -52,7 +57,7 @@ def sketch(classifier):
         start = st.session_state.get(SKETCH, {"objects": [], "version": 0})
         canvas = streamlit_drawable_canvas.st_canvas(
             fill_color=SKIN,
-            stroke_width=brush,
+            stroke_width=brush if mode == "freedraw" else SHAPE_STROKE,
             stroke_color=SKIN,
             background_color=CANVAS_BACKGROUND,
             background_image=palm_outline(CANVAS_SIZE) if st.session_state.get("outline") else None,
@@ -65,9 +70,11 @@ def sketch(classifier):
             key="sketch_canvas",
         )
     drawn = (canvas.json_data or {}).get("objects") or []
-    st.session_state["sketch_objects"] = drawn
+    st.session_state[DRAWN] = drawn
+    if drawn != st.session_state.get(STALE):
+        st.session_state.pop(STALE, None)
     with result_column:
-        if not drawn or canvas.image_data is None:
+        if not drawn or canvas.image_data is None or STALE in st.session_state:
             st.info("Draw on the canvas; the answer appears when you let go of the mouse.")
             return
         ui.show_reading(classifier, classifier.find_hand(flatten_drawing(canvas.image_data)))
