@@ -7,7 +7,6 @@ the model loads (behind a spinner).
 
 import functools
 import html
-import logging
 import os
 from pathlib import Path
 
@@ -21,7 +20,9 @@ from signdigits.prediction import Prediction
 from signdigits.preprocess import MAX_FILE_BYTES, UnreadableImageError, model_input_to_image
 from signdigits.sources import IMAGE_SUFFIXES
 
-log = logging.getLogger("signdigits.app")
+#: Streamlit's logger setup (its handler, and its level, ``logger.level``, default info),
+#: so these lines reach the server's log.
+log = st.logger.get_logger("signdigits.app")
 
 IMAGE_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES]
 #: What one photo may weigh, as the uploader says and the decoder enforces.
@@ -82,7 +83,7 @@ def threshold() -> float:
 def _load(model_path: str, localizer_path: str):
     from signdigits.classifier import Classifier  # the model runtime, imported only here
 
-    log.info("loading the model from %s and the localizer from %s", model_path, localizer_path)
+    log.info("signdigits: loading the model from %s (localizer %s)", model_path, localizer_path)
     return Classifier(model_path, localizer_path)
 
 
