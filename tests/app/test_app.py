@@ -1,6 +1,8 @@
 """The shell (app.py): navigation, the threshold, a missing or broken model."""
 
 import shutil
+import subprocess
+import sys
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -8,6 +10,14 @@ from streamlit.testing.v1 import AppTest
 from tests.app.conftest import APP, ROOT, TIMEOUT, run_app
 
 PAGES = ["app_pages/photo.py", "app_pages/draw.py", "app_pages/batch.py", "app_pages/model.py"]
+
+
+def test_the_shell_needs_no_model_runtime():
+    """app.py draws the title with what components.py imports, and that is no model
+    runtime: the model (and TensorFlow or LiteRT) loads afterwards, behind a spinner."""
+    probe = "import sys, components; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
 
 
 def test_every_page_opens_without_errors():
@@ -47,6 +57,7 @@ def test_a_missing_or_broken_model_gives_one_clear_message(tmp_path, monkeypatch
     assert len(at.error) == 1 and "could not be loaded" in at.error[0].value
     assert any("python train_model.py" in code.value for code in at.code)
     assert not at.file_uploader  # the page stopped before its controls
+    assert any("signdigits · reads" in m.value for m in at.markdown)  # the shell came first
 
 
 def test_no_pages_folder_beside_the_app():
