@@ -34,6 +34,7 @@ PANEL_SIDE = 160  # the 64x64 model input is shown at this size
 TOP = 3
 
 STYLE = f"""<style>
+[data-testid="stMainBlockContainer"] {{padding-top: 4.5rem}}
 .sd-answer {{line-height: 1.2}}
 .sd-label {{font-size: 0.9rem; color: #57534E}}
 .sd-digit {{font-size: 5rem; font-weight: 700; line-height: 1; color: {ACCENT}}}

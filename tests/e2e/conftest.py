@@ -21,6 +21,11 @@ DESKTOP = {"width": 1400, "height": 1000}
 PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 SCREENSHOTS_ENV = "SIGNDIGITS_SCREENSHOTS"
+#: True once every Vega-Lite chart on the page has drawn its canvas.
+CHARTS_DRAWN = (
+    "[...document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]')]"
+    ".every(chart => chart.querySelector('canvas, svg'))"
+)
 
 
 def screenshot(page, name: str):
@@ -28,6 +33,7 @@ def screenshot(page, name: str):
     if os.environ.get(SCREENSHOTS_ENV) != "1":
         return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_function(CHARTS_DRAWN, timeout=WAIT_MS)
     page.wait_for_timeout(1500)  # charts lay themselves out
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 

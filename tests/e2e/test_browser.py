@@ -77,6 +77,7 @@ def test_on_a_phone_the_answer_is_the_first_thing_under_the_uploader(open_page, 
 
 def test_an_example_photo_is_read_on_click(open_page):
     page = open_page()
+    screenshot(page, "first_visit")
     for digit in sorted(example_paths())[:3]:
         page.get_by_role("button", name=f"Try {digit}").click()
         page.locator(".sd-digit", has_text=str(digit)).wait_for()
@@ -152,8 +153,6 @@ def test_draw_has_labelled_controls_and_reads_a_sketch(open_page):
     assert page.get_by_text("Palm outline").is_visible()
     draw_hand(page)
     assert answer_text(page) in [*"0123456789", "Not sure", "No hand found"]
-    settle(page)
-    screenshot(page, "draw")
     page.get_by_role("button", name="Clear").click()
     page.get_by_text("Draw on the canvas").wait_for()
     assert page.locator(".sd-answer").count() == 0

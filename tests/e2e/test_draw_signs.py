@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 
 from signdigits.pictures import CANVAS_RGB, example_paths
 from signdigits.scenes import SKIN_RGB, drawing, hand_mask
-from tests.e2e.conftest import DESKTOP, WAIT_MS, settle
+from tests.e2e.conftest import DESKTOP, WAIT_MS, screenshot, settle
 
 pytestmark = pytest.mark.e2e
 
@@ -22,6 +22,7 @@ CANVAS = 360
 #: Corners at least this far apart: a click never lands on an earlier corner's handle
 #: (radius 10), which the polygon tool would take for closing or editing.
 SPACING = 24
+SHOWN = 7  # the sign in the screenshot (with SIGNDIGITS_SCREENSHOTS=1)
 
 
 def outline(digit: int) -> list[tuple[float, float]]:
@@ -71,6 +72,9 @@ def test_each_sign_drawn_as_a_filled_hand_is_read_right(browser, server, classif
         for x, y in [*points, points[0]]:  # the first corner again closes the polygon
             page.mouse.click(box["x"] + x, box["y"] + y)
         read[digit] = int(likeliest(page))
+        if digit == SHOWN:
+            settle(page)
+            screenshot(page, "draw")
         page.get_by_role("button", name="Clear").click()
     context.close()
     right_in_python = [d for d in corners if library[d] == d]
