@@ -6,7 +6,7 @@
 CLI: ``python -m signdigits predict DIR --csv out.csv`` as a subprocess of a small
 wrapper, whose ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` is that run's peak RSS. App: a
 fresh ``streamlit run app.py`` per size on a free loopback port; one browser session
-uploads a .zip of the photos on the Batch tab and waits for the table; the server's peak
+uploads a .zip of the photos on the Batch page and waits for the table; the server's peak
 memory is VmRSS of streamlit and its children, sampled every 0.1 s. Photos are copied
 (cycling the 1,666 shared ones, distinct names) into a temp folder at run time.
 """
@@ -56,8 +56,7 @@ def app_peak(archive: Path, count: int, log: Path) -> dict:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             page = context.new_page()
             page.set_default_timeout(APP_TIMEOUT_MS)
-            page.goto(server.url)
-            page.get_by_role("tab", name="Batch").click()
+            page.goto(f"{server.url}/batch")
             page.get_by_text("Results appear here").wait_for()  # model loaded, page drawn
             sampler = MemorySampler(server.process.pid).start()
             before_kb = sampler.current_kb()

@@ -4,7 +4,7 @@
 
 One ``streamlit run app.py`` on a free loopback port and one Debian chromium with one
 context per session, all driven concurrently (Playwright's async API). Each session opens
-the Batch tab, uploads its own folder of photos (copied at run time from
+the Batch page, uploads its own folder of photos (copied at run time from
 ../shared/sign-language-digits into a temp folder), waits for the results and downloads
 the CSV. Every row's digit is checked against ``Classifier.predict_many`` on the same file.
 Prints wall time, the server's peak memory (VmRSS of streamlit and its children, sampled;
@@ -39,8 +39,7 @@ async def session(browser, url: str, folder: Path, index: int) -> dict:
     try:
         page = await context.new_page()
         page.set_default_timeout(SESSION_TIMEOUT_MS)
-        await page.goto(url)
-        await page.get_by_role("tab", name="Batch").click()
+        await page.goto(f"{url}/batch")
         await page.locator(".st-key-batch_folder input[type=file]").set_input_files(str(folder))
         await page.get_by_text("Download CSV").wait_for()
         async with page.expect_download() as download_info:

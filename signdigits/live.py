@@ -6,7 +6,7 @@ the models. At most one reading runs at a time, on a thread of its own, on the n
 frame, and a new one starts at most every :data:`READ_INTERVAL` seconds, so the models
 run several times a second while the video keeps its frame rate. Answers follow the
 app's rules: "no hand found" where the localizer sees none, "not sure" below
-:data:`signdigits.evaluate.UNSURE_BELOW`. No Streamlit here (``pages/live.py`` is the page).
+:data:`signdigits.evaluate.UNSURE_BELOW`. No Streamlit here (``app_pages/live.py`` is the page).
 """
 
 import functools

@@ -42,6 +42,13 @@ def _ignored(name: str) -> bool:
     return any((p.startswith(".") and p not in (".", "..")) or p == "__MACOSX" for p in parts)
 
 
+def hidden_note(names: list[str]) -> str:
+    """One note for the hidden and system files skipped in a batch."""
+    kinds = sorted({Path(n.replace("\\", "/")).name for n in names})
+    shown = ", ".join(kinds[:3]) + (", …" if len(kinds) > 3 else "")
+    return f"skipped {len(names):,} hidden or system file{'s' * (len(names) != 1)} ({shown})"
+
+
 def _declared_entries(stream) -> int:
     """The entry count a zip's end record declares (0 if it cannot be read here)."""
     end_record = getattr(zipfile, "_EndRecData", None)  # CPython's reader of that record
@@ -56,8 +63,10 @@ def _declared_entries(stream) -> int:
     return int(record[zipfile._ECD_ENTRIES_TOTAL]) if record else 0
 
 
-def iter_zip(source, label: str, note: Callable[[str], None]) -> Iterator[Item]:
-    """Image entries of a zip (path, bytes or file-like), in archive order, read lazily."""
+def iter_zip(source, label: str, note: Callable[[str], None],
+             hidden: Callable[[str], None] = lambda name: None) -> Iterator[Item]:  # fmt: skip
+    """Image entries of a zip (path, bytes or file-like), in archive order, read lazily;
+    the names of hidden and system entries go to ``hidden``."""
     try:
         stream = io.BytesIO(source) if isinstance(source, bytes) else source
         declared = _declared_entries(stream)
@@ -80,7 +89,10 @@ def iter_zip(source, label: str, note: Callable[[str], None]) -> Iterator[Item]:
     for info in infos:
         name = f"{label}/{info.filename}"
         lower = info.filename.lower()
-        if info.is_dir() or _ignored(info.filename):
+        if info.is_dir():
+            continue
+        if _ignored(info.filename):
+            hidden(name)
             continue
         if lower.endswith(".zip"):
             note(f"skipped {name}: zip archives inside zip archives are not opened")
@@ -211,13 +223,20 @@ def _bytes_of(data) -> bytes:
 
 
 def iter_uploads(uploads, note: Callable[[str], None] = lambda message: None) -> Iterator[Item]:
-    """Uploaded ``(name, data)`` pairs (bytes or file-like); zip uploads are opened."""
+    """Uploaded ``(name, data)`` pairs (bytes or file-like); zip uploads are opened. Hidden
+    and system files (``.DS_Store``, ``._photo.jpg``, ``__MACOSX/``) are skipped with one
+    note at the end; any other file is tried, and becomes an error row if it is no image."""
     return _pausing(_iter_uploads(uploads, note))
 
 
 def _iter_uploads(uploads, note: Callable[[str], None]) -> Iterator[Item]:
+    hidden: list[str] = []
     for name, data in uploads:
-        if name.lower().endswith(".zip"):
-            yield from iter_zip(_bytes_of(data), name, note)
-        elif not _ignored(name):
+        if _ignored(name):
+            hidden.append(name)
+        elif name.lower().endswith(".zip"):
+            yield from iter_zip(_bytes_of(data), name, note, hidden.append)
+        else:
             yield name, (lambda data=data: _bytes_of(data))
+    if hidden:
+        note(hidden_note(hidden))

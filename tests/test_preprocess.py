@@ -526,3 +526,13 @@ def test_fifo_does_not_hang(tmp_path):
             pass
         pytest.fail("preprocess blocked on a FIFO")
     assert outcome and "regular file" in str(outcome[0])
+
+
+def test_a_64_megapixel_phone_jpeg_is_decoded_at_reduced_scale():
+    """9248x6936 (a 64 MP phone camera): over MAX_PIXELS whole, but libjpeg's reduced-scale
+    decoding (draft) never decodes it whole, so it is read."""
+    photo = Image.new("RGB", (9248, 6936), (200, 160, 130))
+    data = encode(photo, "JPEG")
+    assert 9248 * 6936 > pp.MAX_PIXELS
+    assert_model_input(preprocess(data))
+    assert max(open_image(data, draft=("RGB", 1600)).size) < 9248 / 2

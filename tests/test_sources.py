@@ -361,3 +361,24 @@ def test_many_zips_hold_few_file_descriptors(tmp_path):
     assert len(items) == 300 and open_fds() <= before + 1
     assert all(read() == b"not really a png" for _, read in items)
     assert open_fds() <= before + 3
+
+
+def test_uploads_skip_hidden_and_system_files_with_one_note():
+    """.DS_Store, macOS resource forks and __MACOSX/ entries, loose or zipped, are skipped
+    and counted in one note; any other file is kept (and becomes an error row if it is no
+    image)."""
+    import io
+    import zipfile
+
+    from signdigits.sources import iter_uploads
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("album/a.jpg", b"jpeg")
+        archive.writestr("__MACOSX/album/._a.jpg", b"fork")
+    uploads = [("folder/.DS_Store", b"x"), ("folder/._b.jpg", b"x"), ("folder/b.jpg", b"jpeg"),
+               ("folder/notes.txt", b"text"), ("album.zip", buffer.getvalue())]  # fmt: skip
+    notes = []
+    names = [name for name, _ in iter_uploads(uploads, note=notes.append)]
+    assert names == ["folder/b.jpg", "folder/notes.txt", "album.zip/album/a.jpg"]
+    assert notes == ["skipped 3 hidden or system files (.DS_Store, ._a.jpg, ._b.jpg)"]

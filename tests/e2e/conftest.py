@@ -4,22 +4,43 @@
 own process group, killed at the end (tests/e2e/launch.py, shared with the benchmarks); a
 module can override ``server_env`` to add environment variables. ``browser`` is
 Playwright driving /usr/bin/chromium, and skips (with the reason) when chromium or the
-playwright package is missing.
+playwright package is missing. ``screenshot`` writes docs/screenshots/NAME.png only when
+asked for (``SIGNDIGITS_SCREENSHOTS=1``), so a test run leaves the tracked tree alone.
 """
+
+import os
 
 import pytest
 
 from tests.e2e.launch import CHROMIUM, CHROMIUM_LAUNCH, ROOT, healthy, streamlit_server
 
-__all__ = ["ROOT", "WAIT_MS", "healthy", "settle"]
+__all__ = ["DESKTOP", "PHONE", "ROOT", "WAIT_MS", "healthy", "screenshot", "settle"]
 
 WAIT_MS = 90_000
+DESKTOP = {"width": 1400, "height": 1000}
+PHONE = {"width": 390, "height": 844}
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS_ENV = "SIGNDIGITS_SCREENSHOTS"
+#: True once every Vega-Lite chart on the page has drawn its canvas.
+CHARTS_DRAWN = (
+    "[...document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]')]"
+    ".every(chart => chart.querySelector('canvas, svg'))"
+)
+
+
+def screenshot(page, name: str):
+    """The viewport as docs/screenshots/``name``.png, only with SIGNDIGITS_SCREENSHOTS=1."""
+    if os.environ.get(SCREENSHOTS_ENV) != "1":
+        return
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_function(CHARTS_DRAWN, timeout=WAIT_MS)
+    page.wait_for_timeout(1500)  # charts lay themselves out
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
 def settle(page):
     """Wait until the script has finished running and charts have drawn."""
-    page.wait_for_function(
-        "!document.querySelector('[data-testid=\"stStatusWidget\"] button')", timeout=WAIT_MS)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"] button')", timeout=WAIT_MS)
     page.wait_for_timeout(800)
 
 

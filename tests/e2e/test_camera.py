@@ -71,11 +71,14 @@ def test_the_camera_reads_a_hand_in_a_room(camera_browser, server, scene):
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     page.goto(server.url)
-    page.get_by_role("tab", name="One photo").wait_for()
     page.get_by_text("Take a photo").click()
     page.get_by_role("button", name="Take Photo").click()
     digit = page.locator(".sd-digit").first
     digit.wait_for(state="visible")
     settle(page)
     assert digit.inner_text().strip() == str(scene[1])
+    preview = page.locator('[data-testid="stCameraInput"]').bounding_box()
+    assert preview["width"] <= 420  # a compact preview: the answer stays in view
+    box = digit.bounding_box()
+    assert box["y"] + box["height"] <= 900, box
     context.close()

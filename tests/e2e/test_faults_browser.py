@@ -1,6 +1,6 @@
 """The app survives a user who leaves mid-batch, and writes nothing to disk.
 
-A batch of 240 photos is started on the Batch tab and its page is closed while the server
+A batch of 240 photos is started on the Batch page and the browser page is closed while the server
 provably holds half-way through it (signdigits.sources' test hook); the server still
 answers ``/_stcore/health``, and a new page that runs the same batch gets the same rows as
 ``python -m signdigits predict --csv``. Neither the repository, the uploaded folder nor
@@ -81,8 +81,7 @@ def open_batch_tab(browser, url):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
-    page.goto(url)
-    page.get_by_role("tab", name="Batch").click()
+    page.goto(f"{url}/batch")
     return context, page
 
 

@@ -125,3 +125,23 @@ def test_the_live_view_reads_a_hand_shown_to_the_camera(live_browser, server, li
     stop.click()
     page.get_by_text("Press Start the camera").wait_for()
     context.close()
+
+
+def test_the_live_page_after_another_page_keeps_the_server_up(live_browser, server, confident_photos):
+    """A person reads a photo first, then opens Live: the server must still answer (libsrtp,
+    under streamlit-webrtc, once crashed it when it started after another page had run)."""
+    from tests.e2e.conftest import healthy
+
+    page = live_browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.set_default_timeout(WAIT_MS)
+        page.goto(server.url)
+        page.locator("input[type=file]").first.set_input_files(str(next(iter(confident_photos.values()))))
+        page.locator(".sd-digit").first.wait_for(state="visible")
+        page.get_by_role("link", name="Live").click()
+        page.get_by_text("Live camera").first.wait_for(state="visible")
+        component = page.frame_locator('iframe[title*="streamlit_webrtc"]')
+        component.get_by_role("button", name="Start the camera").wait_for(state="visible")
+    finally:
+        page.close()
+    assert healthy(server.url) and server.process.poll() is None

@@ -1,6 +1,6 @@
 """Live camera: hold up a hand and watch the answer change (streamlit-webrtc).
 
-A page of the app; ``streamlit run pages/live.py`` also runs it on its own. The browser
+A page of the app (``app_pages/live.py``). The browser
 sends its camera to this server over WebRTC; :mod:`signdigits.live` reads the frames
 several times a second and sends them back with the hand's box and the digit, and the
 answer beside the video is refreshed from the reader. No STUN/TURN server is used unless
@@ -9,45 +9,24 @@ answer beside the video is refreshed from the reader. No STUN/TURN server is use
 
 import logging
 import os
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run on its own: the package sits beside pages/
-    sys.path.insert(0, str(ROOT))
+import av
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-import av  # noqa: E402
-import numpy as np  # noqa: E402
-import streamlit as st  # noqa: E402
-from streamlit_webrtc import WebRtcMode, webrtc_streamer  # noqa: E402
-
-from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH  # noqa: E402
-from signdigits.classifier import Classifier  # noqa: E402
-from signdigits.evaluate import UNSURE_BELOW  # noqa: E402
-from signdigits.live import ICE_SERVERS_ENV, LiveAnswer, LiveReader, ice_servers  # noqa: E402
-from signdigits.serving import ModelFileError  # noqa: E402
+import components as ui
+from signdigits.evaluate import UNSURE_BELOW
+from signdigits.live import ICE_SERVERS_ENV, LiveAnswer, LiveReader, ice_servers
 
 LOG = logging.getLogger("signdigits.pages.live")
-MODEL_PATH = os.environ.get("SIGNDIGITS_MODEL") or str(DEFAULT_MODEL_PATH)
-LOCALIZER_PATH = os.environ.get("SIGNDIGITS_LOCALIZER") or str(DEFAULT_LOCALIZER_PATH)
 #: Seconds between two refreshes of the answer beside the video.
 ANSWER_REFRESH = 0.5
 #: What the browser is asked for: a webcam-sized picture, no sound.
 CAMERA = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False}
 UNSURE_COLOUR = "#64748B"
-WARM_UP_SIDE = 96
 
 
-@st.cache_resource(show_spinner="Loading the model…")
-def load_classifier(path: str, localizer_path: str) -> Classifier:
-    """The models, loaded once per server and pair of model files, and run once (TensorFlow
-    prepares a function on its first call: that must not hold up the first video frames)."""
-    classifier = Classifier(path, localizer_path)
-    classifier.predict(np.full((WARM_UP_SIDE, WARM_UP_SIDE, 3), 128, np.uint8))
-    return classifier
-
-
-def session_reader(classifier: Classifier) -> LiveReader:
+def session_reader(classifier) -> LiveReader:
     """This browser session's reader (its answer must not show in another session)."""
     if "live_reader" not in st.session_state:
         st.session_state.live_reader = LiveReader(classifier)
@@ -101,13 +80,7 @@ def live_page() -> None:
     st.header(":material/videocam: Live camera")
     st.caption("Hold one hand up to the camera and sign a digit: the box shows where the hand was "
                f"found, and the answer changes as you move. Below {UNSURE_BELOW:.0%} it says *not sure*.")  # fmt: skip
-    try:
-        classifier = load_classifier(MODEL_PATH, LOCALIZER_PATH)
-    except ModelFileError as exc:
-        LOG.error("live: the model could not be loaded: %s", exc)
-        st.error(f"**The model could not be loaded.** {exc}")
-        st.stop()
-    reader = session_reader(classifier)
+    reader = session_reader(ui.classifier())  # the app's one copy of the models
     video_column, answer_column = st.columns([3, 2], gap="large")
     with video_column:
         context = webrtc_streamer(
@@ -126,7 +99,6 @@ def live_page() -> None:
         st.fragment(show_answer, run_every=ANSWER_REFRESH if playing else None)(reader)
 
 
-st.set_page_config(page_title="signdigits · live camera", layout="wide")
 try:
     live_page()
 except Exception as exc:  # Streamlit's stop/rerun signals are BaseExceptions and pass

@@ -1,0 +1,82 @@
+"""Each of the ten signs, drawn carefully in the browser as a filled hand, is read right.
+
+The outline of each example photo's hand (examples/, the sign chart the app shows) is
+traced with the canvas's polygon tool, point by point as a person would click it, which
+fills the hand in skin tone: the filled silhouettes the classifier was trained on. The
+test compares with the Python path on the same polygon drawn by Pillow: each sign that
+the library reads right from its polygon must be read right in the browser too.
+"""
+
+import contourpy
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from signdigits.pictures import CANVAS_RGB, example_paths
+from signdigits.scenes import SKIN_RGB, drawing, hand_mask
+from tests.e2e.conftest import DESKTOP, WAIT_MS, screenshot, settle
+
+pytestmark = pytest.mark.e2e
+
+CANVAS = 360
+#: Corners at least this far apart: a click never lands on an earlier corner's handle
+#: (radius 10), which the polygon tool would take for closing or editing.
+SPACING = 24
+SHOWN = 7  # the sign in the screenshot (with SIGNDIGITS_SCREENSHOTS=1)
+
+
+def outline(digit: int) -> list[tuple[float, float]]:
+    """The example hand's outline on the canvas as polygon corners, each ``SPACING`` from
+    every other (where two fingers almost touch, the outline cuts across their gap)."""
+    photo = np.asarray(Image.open(example_paths()[digit]).convert("RGB"))
+    filled = np.all(drawing(hand_mask(photo), CANVAS) == SKIN_RGB, axis=-1)
+    padded = np.pad(filled.astype(float), 1)
+    line = max(contourpy.contour_generator(z=padded).lines(0.5), key=len) - 1
+    corners: list[np.ndarray] = []
+    for point in np.clip(line, 1, CANVAS - 2):
+        if all(np.hypot(*(point - corner)) >= SPACING for corner in corners):
+            corners.append(point)
+    return [(float(x), float(y)) for x, y in corners]
+
+
+def polygon_picture(corners) -> np.ndarray:
+    picture = Image.new("RGB", (CANVAS, CANVAS), CANVAS_RGB)
+    ImageDraw.Draw(picture).polygon(corners, fill=SKIN_RGB)
+    return np.asarray(picture)
+
+
+def likeliest(page) -> str:
+    """The first of the top three: the digit stated, or the first guess of "Not sure"."""
+    top = page.locator(".sd-top span").first
+    top.wait_for(state="visible")
+    return top.inner_text().strip()
+
+
+def test_each_sign_drawn_as_a_filled_hand_is_read_right(browser, server, classifier):
+    corners = {digit: outline(digit) for digit in sorted(example_paths())}
+    library = {d: classifier.predict(polygon_picture(c)).digit for d, c in corners.items()}
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(f"{server.url}/draw")
+    page.get_by_text("Draw on the canvas").wait_for()
+    page.locator(".st-key-sketch_tool").get_by_text("Polygon", exact=True).click()
+    page.get_by_text("Click the corners").wait_for()
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for(state="visible")
+    settle(page)
+    read = {}
+    for digit, points in corners.items():
+        page.get_by_text("Draw on the canvas").wait_for()
+        box = canvas.bounding_box()
+        for x, y in [*points, points[0]]:  # the first corner again closes the polygon
+            page.mouse.click(box["x"] + x, box["y"] + y)
+        read[digit] = int(likeliest(page))
+        if digit == SHOWN:
+            settle(page)
+            screenshot(page, "draw")
+        page.get_by_role("button", name="Clear").click()
+    context.close()
+    right_in_python = [d for d in corners if library[d] == d]
+    assert len(right_in_python) >= 8, library
+    assert [d for d in right_in_python if read[d] != d] == [], (read, library)
