@@ -40,7 +40,8 @@ NO_HAND = "no hand found"
 
 @dataclass(frozen=True)
 class HandReading:
-    """Where the hand is in a picture and the model input cut around it."""
+    """Where the hand is in a picture (size and box in the file's own pixels) and the model
+    input cut around it."""
 
     size: tuple[int, int]
     box: tuple[float, float, float, float] | None
@@ -124,18 +125,19 @@ class Classifier:
         return calibrated(self.log_probabilities(inputs), temperature or self.temperature)
 
     def _read(self, decoded: list[Decoded], boxes=None) -> list[HandReading]:
-        sizes = [d.size for d in decoded]
+        """Readings with sizes and boxes in the files' own pixels (``boxes`` given in them)."""
         if boxes is None:
             found, scores = self.localizer.find(decoded)
         else:  # a box a person drew: read there, no search
-            found, scores = np.asarray(boxes, np.float32).reshape(-1, 4), np.ones(len(decoded))
+            scales = np.asarray([d.scale for d in decoded], np.float32)[:, None]
+            found, scores = np.asarray(boxes, np.float32).reshape(-1, 4) / scales, np.ones(len(decoded))
         readings = []
-        for image, size, box, score in zip(decoded, sizes, found, scores):
+        for image, box, score in zip(decoded, found, scores):
             has_hand = score >= HAND_THRESHOLD
-            box = tuple(float(v) for v in box)
+            size = (round(image.size[0] * image.scale), round(image.size[1] * image.scale))
             readings.append(HandReading(
-                size, box if has_hand else None, float(score),
-                hand_input(image.gray, box) if has_hand else None,
+                size, tuple(float(v) * image.scale for v in box) if has_hand else None, float(score),
+                hand_input(image.gray, tuple(map(float, box))) if has_hand else None,
             ))  # fmt: skip
         return readings
 

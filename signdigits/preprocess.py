@@ -37,6 +37,8 @@ MAX_PIXELS = 50_000_000
 #: Largest JPEG we open, in the pixels its header declares: Pillow's own decompression-bomb
 #: limit (about 179 megapixels).
 MAX_JPEG_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
+#: The ``Image.info`` key under which :func:`open_image` keeps the size the file declares.
+FULL_SIZE = "signdigits_full_size"
 #: Largest encoded file we read, in bytes.
 MAX_FILE_BYTES = 50 * 1024 * 1024
 #: Side of the square picture the hand localizer looks at (RGB, the whole image squeezed).
@@ -123,6 +125,7 @@ def open_image(source, draft=("L", IMAGE_SIZE)) -> Image.Image:
         raise UnreadableImageError("file is empty")
     try:
         image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+        image.info[FULL_SIZE] = image.size  # before libjpeg's reduced scale: the file's pixels
         width, height = image.size
         if image.format in ("JPEG", "MPO"):
             image.draft(draft[0], (draft[1], draft[1]))  # libjpeg decodes big photos scaled down
@@ -220,12 +223,14 @@ def _as_model_input(gray: Image.Image) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Decoded:
-    """A decoded picture: ``gray`` to crop from, ``locator_input`` (96, 96, 3) in [0, 1]
-    and the ``rgb`` picture the localizer's second look is cut from."""
+    """A decoded picture: ``gray`` to crop from, ``locator_input`` (96, 96, 3) in [0, 1],
+    the ``rgb`` picture the localizer's second look is cut from, and ``scale``: the file's
+    pixels per decoded pixel (big photos are decoded smaller)."""
 
     gray: Image.Image
     locator_input: np.ndarray
     rgb: Image.Image | None = None
+    scale: float = 1.0
 
     @property
     def size(self) -> tuple[int, int]:
@@ -261,7 +266,8 @@ def decode(source) -> Decoded:
         gray = rgb.convert("L")
     except Exception as exc:
         raise UnreadableImageError(f"image could not be converted ({exc})") from exc
-    return Decoded(gray, np.asarray(small, dtype=np.float32) / 255.0, rgb)
+    scale = max(image.info.get(FULL_SIZE, rgb.size)) / max(rgb.size)  # turned by EXIF or not
+    return Decoded(gray, np.asarray(small, dtype=np.float32) / 255.0, rgb, scale)
 
 
 def crop_square(box, scale: float = CROP_SCALE) -> tuple[float, float, float, float]:

@@ -207,3 +207,18 @@ def test_classifier_refuses_a_missing_model(tmp_path):
         Classifier(tmp_path / "missing.h5")
     with pytest.raises(ModelFileError, match="does not exist"):
         Classifier(DEFAULT_MODEL_PATH, tmp_path / "missing_localizer.h5")
+
+
+def test_boxes_are_in_the_files_own_pixels(classifier, confident_photos):
+    """A big JPEG is decoded at reduced scale; its box and size still count its own pixels."""
+    path = next(iter(confident_photos.values()))
+    photo = Image.open(path).convert("RGB")
+    buffer = io.BytesIO()
+    photo.resize((photo.width * 8, photo.height * 8), Image.Resampling.BICUBIC).save(buffer, "JPEG", quality=95)
+    small, big = classifier.find_hand(path), classifier.find_hand(buffer.getvalue())
+    assert decode(buffer.getvalue()).scale == 2.0  # 800 px decoded at half scale (400 px)
+    assert big.size == (small.size[0] * 8, small.size[1] * 8)
+    assert big.box == pytest.approx([v * 8 for v in small.box], abs=8 * 6)  # within 6 px of 100
+    again = classifier.find_hand(buffer.getvalue(), box=big.box)  # a box given in those pixels
+    assert again.box == pytest.approx(big.box, abs=1e-3)
+    assert classifier.predict(buffer.getvalue()).box == big.box
