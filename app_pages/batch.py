@@ -103,6 +103,7 @@ def digit_chart(good):
 
 
 def uploaders() -> list:
+    """What both pickers hold, together (said in one line when both hold files)."""
     round_ = st.session_state.get(ROUND, 0)
     files_column, folder_column = st.columns(2)
     with files_column.container(key="batch_files"):
@@ -119,6 +120,9 @@ def uploaders() -> list:
             key=f"batch_folder_{round_}",
             max_upload_size=BATCH_LIMIT_MB,
         )
+    if files and folder:
+        st.caption(f"One batch of both: {len(files)} picked file(s) and the folder's {len(folder)} file(s). "
+                   "**New batch** clears both.")  # fmt: skip
     return [*(files or []), *(folder or [])]
 
 

@@ -3,22 +3,20 @@ with one line of advice that fits what went wrong."""
 
 from dataclasses import dataclass
 
-from signdigits.prediction import Prediction
+from signdigits.prediction import NO_HAND, Prediction
 
 #: A hand whose box's longer side is below this share of the picture's shorter side is
 #: "small": the crop the model reads has few pixels of it.
 SMALL_HAND = 0.2
 TOP = 3
-#: ``signdigits.classifier.NO_HAND``, repeated so that this module needs no model runtime.
-NO_HAND = "no hand found"
 
 NO_HAND_ADVICE = (
     "No hand found. Hold one hand up, closer to the camera and in good light, or mark it yourself: Draw → Crop a photo."
 )
 SMALL_HAND_ADVICE = "The hand is small in the picture: come closer, or mark it yourself (Draw → Crop a photo)."
 LOW_CONFIDENCE_ADVICE = (
-    "Hold the sign still and clear, facing the camera, against a plain "
-    "background; the chart of the ten signs shows each one."
+    "Make the sign clear and whole: in a photo, the hand still and facing the camera before a "
+    "plain background; in a drawing, each finger apart. The chart of the ten signs shows each one."
 )
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH, IMAGE_SIZE
-from signdigits.prediction import Prediction
+from signdigits.prediction import NO_HAND, Prediction
 from signdigits.preprocess import LOCATOR_SIZE, Decoded, UnreadableImageError, decode, hand_input
 from signdigits.serving import CLASSIFIER, LOCALIZER, calibrated, load
 
@@ -35,7 +35,6 @@ HAND_THRESHOLD = 0.5
 #: and takes the box it finds there. Measured on the validation people: far-away hands
 #: 78 -> 86 %, webcam frames 55 -> 69 %, nothing worse.
 REFINE_CONTEXT, REFINE_BELOW = 1.4, 0.9
-NO_HAND = "no hand found"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,9 @@
 
 from dataclasses import dataclass
 
+#: The error of a picture in which the hand localizer finds no hand.
+NO_HAND = "no hand found"
+
 
 @dataclass(frozen=True)
 class Prediction:

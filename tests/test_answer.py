@@ -29,12 +29,6 @@ def test_the_advice_fits_what_went_wrong():
     assert low.advice == answer.LOW_CONFIDENCE_ADVICE
 
 
-def test_no_hand_is_the_classifiers_own_words():
-    from signdigits.classifier import NO_HAND
-
-    assert answer.NO_HAND == NO_HAND
-
-
 @pytest.mark.parametrize("k, expected", [(1, "5 (37%)"), (3, "5 (37%), 0 (7%) or 1 (7%)")])
 def test_top_line_names_the_likeliest_digits(k, expected):
     assert top_line(guess(0.37), k) == expected
