@@ -71,18 +71,20 @@ class Localizer:
         """Locator inputs (N, 96, 96, 3) of pictures of ``sizes`` (width, height) ->
         boxes (N, 4) in those pictures' pixels, hand probabilities (N,)."""
         outputs = self._forward(pictures)
-        scale = np.asarray([(w, h, w, h) for w, h in sizes], np.float32).reshape(-1, 4)
-        return outputs[:, :4] * scale, outputs[:, 4]
+        return outputs[:, :4] * np.tile(np.asarray(sizes, np.float32).reshape(-1, 2), 2), outputs[:, 4]
 
     def find(self, decoded: list[Decoded]) -> tuple[np.ndarray, np.ndarray]:
         """Decoded pictures -> the hand's box in each (its pixels) and the probability of a
         hand: a look at the whole picture, then a second look around a small hand."""
-        boxes, scores = self.locate(np.stack([d.locator_input for d in decoded]), [d.size for d in decoded])
+        sizes = np.asarray([d.size for d in decoded], np.float32).reshape(-1, 2)
+        boxes, scores = self.locate(np.stack([d.locator_input for d in decoded]), sizes)
+        sides = REFINE_CONTEXT * np.maximum(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]), 1.0)
+        small = np.flatnonzero(sides < REFINE_BELOW * sizes.min(axis=1))  # most pictures: none
         squares, again = [], []
-        for i, (image, box) in enumerate(zip(decoded, boxes)):
+        for i in small:
+            image, box, side = decoded[i], boxes[i], float(sides[i])
             width, height = image.size
-            side = REFINE_CONTEXT * max(box[2] - box[0], box[3] - box[1], 1.0)
-            if image.rgb is None or side >= REFINE_BELOW * min(width, height):
+            if image.rgb is None:
                 continue
             # the square around the box, moved inside the picture where it sticks out
             x0 = min(max((box[0] + box[2] - side) / 2, 0.0), width - side)
