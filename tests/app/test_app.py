@@ -29,7 +29,7 @@ def test_every_page_opens_without_errors():
 
 
 def test_the_live_page_opens_from_the_navigation():
-    """AppTest has no server session for WebRTC (tests/e2e/test_live.py plays a camera to
+    """AppTest has no server session for WebRTC (tests/e2e/test_live_browser.py plays a camera to
     the real page): the page draws its heading, and the streamer's failure here is one
     plain line, never a traceback."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()

@@ -9,12 +9,13 @@ asked for (``SIGNDIGITS_SCREENSHOTS=1``), so a test run leaves the tracked tree 
 """
 
 import os
+from contextlib import contextmanager
 
 import pytest
 
 from tests.e2e.launch import CHROMIUM, CHROMIUM_LAUNCH, ROOT, healthy, streamlit_server
 
-__all__ = ["DESKTOP", "PHONE", "ROOT", "WAIT_MS", "healthy", "screenshot", "settle"]
+__all__ = ["DESKTOP", "PHONE", "ROOT", "WAIT_MS", "camera_playing", "healthy", "screenshot", "settle"]
 
 WAIT_MS = 90_000
 DESKTOP = {"width": 1400, "height": 1000}
@@ -58,13 +59,30 @@ def server(tmp_path_factory, server_env):
         yield running
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Debian chromium through Playwright (never ``playwright install``)."""
+@contextmanager
+def chromium(*extra_args: str):
+    """Headless Debian chromium through Playwright (never ``playwright install``), with
+    ``extra_args``; skips (with the reason) when chromium or the playwright package is missing."""
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is absent")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(**CHROMIUM_LAUNCH)
-        yield browser
-        browser.close()
+        browser = playwright.chromium.launch(**{**CHROMIUM_LAUNCH, "args": [*CHROMIUM_LAUNCH["args"], *extra_args]})
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian chromium for the module."""
+    with chromium() as running:
+        yield running
+
+
+def camera_playing(video):
+    """Chromium whose camera (Chromium's fake one) plays the Y4M file ``video``, granted
+    without asking."""
+    return chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                    f"--use-file-for-fake-video-capture={video}")  # fmt: skip

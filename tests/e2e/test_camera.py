@@ -11,8 +11,7 @@ import pytest
 from PIL import Image
 
 from signdigits.scenes import background, hand_mask, paste_hand
-from tests.e2e.conftest import WAIT_MS, settle
-from tests.e2e.launch import CHROMIUM, CHROMIUM_LAUNCH
+from tests.e2e.conftest import WAIT_MS, camera_playing, settle
 
 pytestmark = pytest.mark.e2e
 
@@ -51,18 +50,10 @@ def scene(classifier, photo_paths):
 
 @pytest.fixture(scope="module")
 def camera_browser(scene, tmp_path_factory):
-    if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is absent")
     video = tmp_path_factory.mktemp("camera") / "hand.y4m"
     write_y4m(video, scene[0])
-    launch = dict(CHROMIUM_LAUNCH)
-    launch["args"] = [*launch["args"], "--use-fake-ui-for-media-stream",
-                      "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"]
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(**launch)
+    with camera_playing(video) as browser:
         yield browser
-        browser.close()
 
 
 def test_the_camera_reads_a_hand_in_a_room(camera_browser, server, scene):

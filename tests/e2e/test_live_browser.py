@@ -12,8 +12,7 @@ import re
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import ROOT, WAIT_MS
-from tests.e2e.launch import CHROMIUM, CHROMIUM_LAUNCH
+from tests.e2e.conftest import ROOT, WAIT_MS, camera_playing
 from tests.e2e.test_camera import write_y4m
 
 pytestmark = pytest.mark.e2e
@@ -65,18 +64,10 @@ def live_scene(classifier, photo_paths):
 
 @pytest.fixture(scope="module")
 def live_browser(live_scene, tmp_path_factory):
-    if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is absent")
     video = tmp_path_factory.mktemp("live") / "hand.y4m"
     write_y4m(video, live_scene[0])
-    launch = dict(CHROMIUM_LAUNCH)
-    launch["args"] = [*launch["args"], "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                      f"--use-file-for-fake-video-capture={video}"]  # fmt: skip
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(**launch)
+    with camera_playing(video) as browser:
         yield browser
-        browser.close()
 
 
 def readings(page) -> int:
