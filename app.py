@@ -8,8 +8,9 @@ reading, classifying and explaining come from the ``signdigits`` package.
 
 from pathlib import Path
 
-# pylibsrtp (SRTP for the Live page's streamlit-webrtc) starts first, here: its srtp_init()
-# crashes the server when it first runs after another page has (about 10 ms).
+# pylibsrtp (SRTP for the Live page's streamlit-webrtc) starts first: its srtp_init() crashes
+# the process when TensorFlow is already loaded, as it is after a model file without its
+# serving file was converted. Importing it here costs about 10 ms.
 import pylibsrtp  # noqa: F401
 import streamlit as st
 

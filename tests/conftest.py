@@ -3,6 +3,9 @@
 import functools
 from pathlib import Path
 
+# Before any test module loads TensorFlow: pylibsrtp's srtp_init() (under the Live page's
+# streamlit-webrtc, which the app tests run) crashes the process when TensorFlow came first.
+import pylibsrtp  # noqa: F401
 import pytest
 
 from signdigits import DEFAULT_MODEL_PATH

@@ -120,7 +120,7 @@ def test_the_live_view_reads_a_hand_shown_to_the_camera(live_browser, server, li
 
 def test_the_live_page_after_another_page_keeps_the_server_up(live_browser, server, confident_photos):
     """A person reads a photo first, then opens Live: the server must still answer (libsrtp,
-    under streamlit-webrtc, once crashed it when it started after another page had run)."""
+    under streamlit-webrtc, crashed it when a page had loaded TensorFlow before)."""
     from tests.e2e.conftest import healthy
 
     page = live_browser.new_page(viewport={"width": 1400, "height": 1000})
