@@ -536,3 +536,39 @@ def test_a_64_megapixel_phone_jpeg_is_decoded_at_reduced_scale():
     assert 9248 * 6936 > pp.MAX_PIXELS
     assert_model_input(preprocess(data))
     assert max(open_image(data, draft=("RGB", 1600)).size) < 9248 / 2
+
+
+# ----------------------------------------------------------------------------- JPEG decoder
+
+
+def _pillow_pixels(data: bytes, draft) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft(draft[0], (draft[1], draft[1]))
+        return np.asarray(image.convert(draft[0]))
+
+
+@pytest.mark.parametrize("draft", [("RGB", 320), ("L", 64), ("RGB", 1600)])
+def test_real_jpegs_decode_to_pillows_pixels(photo_paths, draft):
+    """libjpeg-turbo through simplejpeg gives exactly the pixels Pillow's draft gives."""
+    for path in photo_paths[::40]:
+        data = path.read_bytes()
+        assert pp._open_jpeg(data, draft) is not None
+        np.testing.assert_array_equal(np.asarray(open_image(data, draft)), _pillow_pixels(data, draft))
+
+
+@pytest.mark.parametrize("size", [(4032, 3024), (640, 480), (333, 777), (1, 1)])
+def test_reduced_scale_matches_pillows_draft(size):
+    data = encode(Image.new("RGB", size, (180, 140, 120)), "JPEG")
+    for draft in (("RGB", 320), ("L", 64)):
+        shown = open_image(data, draft)
+        assert shown.info[pp.FULL_SIZE] == size
+        np.testing.assert_array_equal(np.asarray(shown), _pillow_pixels(data, draft))
+
+
+def test_a_jpeg_simplejpeg_refuses_is_read_by_pillow():
+    """Stray bytes before the end marker: libjpeg warns, strict simplejpeg refuses, Pillow
+    reads it as it always did."""
+    data = encode(Image.new("RGB", (20, 20), (10, 200, 30)), "JPEG")
+    stray = data[:-2] + b"\0\0\0" + data[-2:]
+    assert pp._open_jpeg(stray, ("RGB", 320)) is None
+    assert tuple(np.asarray(open_image(stray, ("RGB", 320)))[3, 3]) == (10, 200, 30)
