@@ -1,7 +1,6 @@
 """The classifier: one loaded model pair, predictions for one image or a stream of any size.
 
 Every picture takes one path: decode -> the hand localizer finds the hand (or says there
-Every picture takes one path: decode -> the hand localizer finds the hand (or says there
 is none; around a small hand it looks a second time) -> the square around it, framed as
 the training photos frame a hand -> 64x64 -> the classifier, which reads the crop and its
 mirror image (a left hand is a mirrored right hand) -> probabilities at the calibrated
