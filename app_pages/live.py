@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 import components as ui
-from signdigits.evaluate import UNSURE_BELOW
+from signdigits.answer import percent
 from signdigits.live import ICE_SERVERS_ENV, LiveAnswer, LiveReader, ice_servers
 
 LOG = logging.getLogger("signdigits.pages.live")
@@ -63,7 +63,7 @@ def show_answer(reader: LiveReader) -> None:
     elif answer.unsure:
         st.markdown(f'<div class="sd-live-unsure" style="font-size:2rem;font-weight:700;color:{UNSURE_COLOUR}">'
                     "Not sure</div>", unsafe_allow_html=True)  # fmt: skip
-        st.markdown(f"Below {UNSURE_BELOW:.0%}. It may be {top_three(answer)}")
+        st.markdown(f"Below {percent(answer.threshold)}. It may be {top_three(answer)}")
     else:
         st.markdown(f'<div class="sd-live-answer">Digit<div class="sd-live-digit" style="font-size:5.5rem;'
                     f'font-weight:700;line-height:1.05">{answer.digit}</div>{answer.confidence:.0%} confident</div>',
@@ -79,8 +79,9 @@ def show_answer(reader: LiveReader) -> None:
 def live_page() -> None:
     st.header(":material/videocam: Live camera")
     st.caption("Hold one hand up to the camera and sign a digit: the box shows where the hand was "
-               f"found, and the answer changes as you move. Below {UNSURE_BELOW:.0%} it says *not sure*.")  # fmt: skip
+               f"found, and the answer changes as you move. Below {percent(ui.threshold())} it says *not sure*.")  # fmt: skip
     reader = session_reader(ui.classifier())  # the app's one copy of the models
+    reader.threshold = ui.threshold()  # the setting (top right) holds here too
     video_column, answer_column = st.columns([3, 2], gap="large")
     with video_column:
         context = webrtc_streamer(

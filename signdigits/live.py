@@ -5,8 +5,9 @@ thread) and gives it back at once with the latest answer drawn on it: it never w
 the models. At most one reading runs at a time, on a thread of its own, on the newest
 frame, and a new one starts at most every :data:`READ_INTERVAL` seconds, so the models
 run several times a second while the video keeps its frame rate. Answers follow the
-app's rules: "no hand found" where the localizer sees none, "not sure" below
-:data:`signdigits.evaluate.UNSURE_BELOW`. No Streamlit here (``app_pages/live.py`` is the page).
+app's rules: "no hand found" where the localizer sees none, "not sure" below the reader's
+``threshold`` (the page sets the app's setting). No Streamlit here (``app_pages/live.py``
+is the page).
 """
 
 import functools
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from signdigits.answer import SMALL_HAND
 from signdigits.evaluate import UNSURE_BELOW
 
 LOG = logging.getLogger(__name__)
@@ -30,8 +32,6 @@ LOG = logging.getLogger(__name__)
 READ_INTERVAL = 0.2
 #: Readings per second are counted over this many seconds.
 RATE_WINDOW = 3.0
-#: A hand whose box is shorter than this share of the frame is "too small" (too far away).
-SMALL_HAND = 0.2
 #: The environment variable with the STUN/TURN servers for WebRTC, as JSON (a list like
 #: RTCConfiguration's ``iceServers``). Unset: none, so video goes only between this
 #: computer and the browser over the local network, and nothing is asked of other servers.
@@ -44,7 +44,8 @@ UNSURE_COLOUR = (100, 116, 139)  # slate: an unsure answer must not look like a 
 class LiveAnswer:
     """One reading of a frame: the digit and the top three, or ``error`` ("no hand found").
 
-    ``box`` is where the hand was found, in shares of the frame (x0, y0, x1, y1).
+    ``box`` is where the hand was found, in shares of the frame (x0, y0, x1, y1); below
+    ``threshold`` the answer is "not sure".
     """
 
     digit: int | None = None
@@ -52,10 +53,11 @@ class LiveAnswer:
     top: tuple[tuple[int, float], ...] = ()
     box: tuple[float, float, float, float] | None = None
     error: str | None = None
+    threshold: float = UNSURE_BELOW
 
     @property
     def unsure(self) -> bool:
-        return self.digit is None or self.confidence < UNSURE_BELOW
+        return self.digit is None or self.confidence < self.threshold
 
     @property
     def label(self) -> str:
@@ -78,17 +80,17 @@ class LiveAnswer:
         return ""
 
 
-def read_frame(classifier, rgb: np.ndarray) -> LiveAnswer:
+def read_frame(classifier, rgb: np.ndarray, threshold: float = UNSURE_BELOW) -> LiveAnswer:
     """A video frame (H, W, 3 uint8 RGB) -> its :class:`LiveAnswer`, through the
     classifier's one path (``find_hand`` then ``predict_reading``)."""
     reading = classifier.find_hand(rgb)
     prediction = classifier.predict_reading(reading)
     if not prediction.ok:
-        return LiveAnswer(error=prediction.error)
+        return LiveAnswer(error=prediction.error, threshold=threshold)
     width, height = reading.size
     x0, y0, x1, y1 = prediction.box
     box = (x0 / width, y0 / height, x1 / width, y1 / height)
-    return LiveAnswer(prediction.digit, prediction.confidence, tuple(prediction.top(3)), box)
+    return LiveAnswer(prediction.digit, prediction.confidence, tuple(prediction.top(3)), box, threshold=threshold)
 
 
 @functools.lru_cache(maxsize=8)
@@ -125,8 +127,9 @@ def _start_thread(work: Callable[[], None]) -> None:
 class LiveReader:
     """Reads a video's frames with ``classifier`` without ever holding the video up.
 
-    ``clock`` and ``start`` (how a reading is started; a daemon thread by default) are
-    there for tests.
+    ``threshold``: below this confidence an answer is "not sure" (the page keeps it equal
+    to the app's setting). ``clock`` and ``start`` (how a reading is started; a daemon
+    thread by default) are there for tests.
     """
 
     def __init__(self, classifier, interval: float = READ_INTERVAL, clock=time.monotonic, start=_start_thread):
@@ -138,6 +141,7 @@ class LiveReader:
         self._finished: deque[float] = deque(maxlen=256)
         self._frames: deque[float] = deque(maxlen=256)
         self.readings = 0
+        self.threshold = UNSURE_BELOW
 
     def process(self, rgb: np.ndarray) -> np.ndarray:
         """A frame (H, W, 3 uint8 RGB) -> the same with the latest answer drawn on it.
@@ -156,10 +160,10 @@ class LiveReader:
 
     def _read(self, rgb: np.ndarray) -> None:
         try:
-            answer = read_frame(self._classifier, rgb)
+            answer = read_frame(self._classifier, rgb, self.threshold)
         except Exception:  # one odd frame must not end the live view
             LOG.exception("live: a frame of shape %s could not be read", getattr(rgb, "shape", None))
-            answer = LiveAnswer(error="this frame could not be read")
+            answer = LiveAnswer(error="this frame could not be read", threshold=self.threshold)
         with self._lock:
             self._answer, self._busy = answer, False
             self._finished.append(self._clock())

@@ -41,7 +41,7 @@ def held(monkeypatch):
     """A reader whose readings are started by the test (``pending``), on a fixed answer."""
     answer = LiveAnswer(digit=3, confidence=0.9, top=((3, 0.9), (5, 0.05), (8, 0.02)), box=(0.25, 0.25, 0.75, 0.75))
     shown = []
-    monkeypatch.setattr("signdigits.live.read_frame", lambda classifier, rgb: shown.append(rgb) or answer)
+    monkeypatch.setattr("signdigits.live.read_frame", lambda classifier, rgb, threshold: shown.append(rgb) or answer)
     clock, pending = Clock(), []
     return LiveReader(object(), interval=0.25, clock=clock, start=pending.append), clock, pending, shown, answer
 
@@ -100,7 +100,7 @@ def test_the_answer_is_drawn_on_later_frames(held):
 
 
 def test_a_failing_reading_is_logged_and_shown_as_an_error(monkeypatch, caplog):
-    def broken(classifier, rgb):
+    def broken(classifier, rgb, threshold):
         raise RuntimeError("backend gone")
 
     monkeypatch.setattr("signdigits.live.read_frame", broken)
@@ -120,6 +120,18 @@ def test_labels_and_advice_follow_the_uncertainty_rules():
     assert unsure.unsure and unsure.label.startswith("not sure") and "fingers" in unsure.advice
     assert "closer" in far.advice
     assert none.unsure and none.label == NO_HAND and "Hold one hand up" in none.advice
+
+
+def test_the_readers_threshold_decides_not_sure(classifier, room):
+    """The page sets the reader's threshold to the app's setting; every reading follows it."""
+    scene, expected = room
+    reader = LiveReader(classifier, start=lambda work: work())
+    reader.threshold = 1.0
+    reader.process(scene)
+    assert reader.answer.digit == expected.digit and reader.answer.unsure
+    assert reader.answer.label.startswith("not sure")
+    assert LiveAnswer(digit=7, confidence=0.55, threshold=0.5).unsure is False
+    assert LiveAnswer(digit=7, confidence=0.55, threshold=0.6).unsure is True
 
 
 def test_unsure_answers_are_drawn_in_another_colour():

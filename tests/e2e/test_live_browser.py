@@ -6,21 +6,17 @@ view (WebRTC over loopback, no STUN/TURN server) and waits for the page to show 
 digit. It also reports how often the answer was read and how many frames came back.
 """
 
-import os
 import re
 
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import ROOT, WAIT_MS, camera_playing
+from tests.e2e.conftest import WAIT_MS, camera_playing, screenshot
 from tests.e2e.test_camera import write_y4m
 
 pytestmark = pytest.mark.e2e
 
 POLL_MS = 1000
-#: Set to write docs/screenshots/live.png (screenshots are regenerated only when asked for).
-SCREENSHOTS_ENV = "SIGNDIGITS_SCREENSHOTS"
-
 #: Readings to wait for before the digit is read: the answer has been refreshed several times.
 READINGS = 3
 #: Starts of the camera to try: on a loaded machine WebRTC may drop the connection, and the
@@ -102,9 +98,7 @@ def test_the_live_view_reads_a_hand_shown_to_the_camera(live_browser, server, li
     digit = page.locator(".sd-live-digit").first
     digit.wait_for(state="visible")
     assert digit.inner_text().strip() == str(live_scene[1])
-    shot = ROOT / "docs" / "screenshots" / "live.png"
-    if SCREENSHOTS_ENV in os.environ:
-        page.screenshot(path=str(shot))
+    screenshot(page, "live")
 
     rate = page.locator(".sd-live-rate").first.inner_text()
     frames = component.locator("video").first.evaluate("video => video.getVideoPlaybackQuality().totalVideoFrames")
