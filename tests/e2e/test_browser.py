@@ -7,6 +7,7 @@ conftest.py). Screenshots are written only with SIGNDIGITS_SCREENSHOTS=1.
 
 import csv
 import io
+import re
 import shutil
 from pathlib import Path
 
@@ -58,7 +59,9 @@ def test_the_digit_is_visible_without_scrolling_at_desktop_size(open_page, confi
     box = page.locator(".sd-digit").bounding_box()
     assert box["y"] >= 0 and box["y"] + box["height"] <= DESKTOP["height"], box
     assert page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollTop") == 0
-    assert len(page.locator(".sd-pct").all_inner_texts()) == 3  # the top three, in numbers
+    shares = page.locator(".sd-pct").all_inner_texts()
+    assert len(shares) == 3 and all(re.fullmatch(r"\d+%", share) for share in shares), shares  # one format
+    assert page.get_by_role("button", name="“Not sure” below 60%").is_visible()  # the setting, in it too
     screenshot(page, "one_photo")
 
 
@@ -73,6 +76,21 @@ def test_on_a_phone_the_answer_is_the_first_thing_under_the_uploader(open_page, 
     assert uploader["y"] + uploader["height"] <= answer["y"] < photo["y"]
     assert answer["y"] + 120 <= PHONE["height"]  # the digit is on the first screen
     screenshot(page, "one_photo_phone")
+
+
+def test_a_left_hand_is_read_like_the_right_one(open_page, classifier, confident_photos, tmp_path):
+    """An unseen person's photo mirrored (the same sign made with the left hand)."""
+    from PIL import Image, ImageOps
+
+    for digit, path in confident_photos.items():
+        left = tmp_path / f"left_{digit}.jpg"
+        ImageOps.mirror(Image.open(path).convert("RGB")).save(left, quality=95)
+        if classifier.predict(left).digit == digit:
+            break
+    else:
+        pytest.skip("no mirrored photo was read right by the bundled model")
+    page = open_page()
+    assert upload_photo(page, left) == str(digit)
 
 
 def test_an_example_photo_is_read_on_click(open_page):
@@ -192,5 +210,12 @@ def test_the_model_page_speaks_plainly(open_page):
     page = open_page("model")
     page.get_by_text("people it never saw").wait_for()
     assert page.get_by_text("Where it goes wrong most often").is_visible()
+    for words in ("Macro", "ROC", "AUC", "teacher"):  # no jargon
+        assert page.get_by_text(words, exact=False).count() == 0, words
+    table = page.locator('[data-testid="stDataFrame"]').first
+    table.wait_for(state="visible")  # the robustness table
+    signs = page.locator('[data-testid="stImage"]', has_text="sign for")
+    signs.first.wait_for(state="visible")
+    assert signs.count() >= 2  # the signs it confuses most, each beside the one it takes it for
     settle(page)
     screenshot(page, "model")
