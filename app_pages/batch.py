@@ -10,7 +10,7 @@ import components as ui
 from signdigits import NUM_CLASSES
 from signdigits.answer import percent
 from signdigits.pictures import thumbnail_jpeg
-from signdigits.preprocess import UnreadableImageError
+from signdigits.preprocess import UnreadableImageError, limits_text
 from signdigits.results import to_csv
 from signdigits.sources import iter_uploads
 
@@ -108,8 +108,9 @@ def uploaders() -> list:
     files_column, folder_column = st.columns(2)
     with files_column.container(key="batch_files"):
         files = st.file_uploader(
-            f"Photos or a .zip (up to {BATCH_LIMIT_MB} MB each)",
+            f"Photos (up to {ui.PHOTO_LIMIT_MB} MB each) or a .zip (up to {BATCH_LIMIT_MB} MB)",
             accept_multiple_files=True,
+            help=limits_text(),
             key=f"batch_files_{round_}",
             max_upload_size=BATCH_LIMIT_MB,
         )

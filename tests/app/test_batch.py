@@ -77,3 +77,10 @@ def test_new_batch_empties_the_uploaders_and_the_results(confident_photos):
     assert not at.exception and "batch" not in at.session_state
     assert [u.key for u in at.file_uploader] == ["batch_files_1", "batch_folder_1"]
     assert not at.dataframe and any("Results appear here" in i.value for i in at.info)
+
+
+def test_the_pickers_state_the_limits_that_hold():
+    """A photo over 50 MB is an error row; only a .zip may be as big as the uploader takes."""
+    at = run_app(PAGE)
+    label = at.file_uploader(key="batch_files_0").label
+    assert "up to 50 MB each" in label and ".zip (up to 200 MB)" in label
