@@ -1,5 +1,6 @@
-"""Phone photos in the real app: a HEIC photo uploaded in Chromium is read, the uploader
-states its limits, and a batch turns a file it cannot read into an error row."""
+"""Phone photos in the real app: a HEIC photo and a 64-megapixel JPEG uploaded in Chromium
+are read, the uploader states its limits, and a batch turns a file it cannot read into an
+error row."""
 
 import csv
 import io
@@ -10,7 +11,7 @@ from PIL import Image
 
 from signdigits.preprocess import MAX_FILE_BYTES
 from tests.e2e.conftest import WAIT_MS, settle
-from tests.test_phone_photos import heic_bytes
+from tests.test_phone_photos import heic_bytes, phone_jpeg  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.e2e
 
@@ -45,6 +46,16 @@ def test_a_heic_photo_is_read_and_the_limits_are_stated(page, heic_file):
     shown.wait_for(state="visible")
     assert shown.inner_text().strip() == str(digit)
     assert not page.get_by_text("Cannot read").count()
+
+
+@pytest.mark.slow
+def test_a_64_megapixel_phone_jpeg_is_read(page, phone_jpeg):
+    """Decoded at reduced scale (libjpeg), never whole: the answer, not "too large"."""
+    path, digit = phone_jpeg
+    page.locator(".st-key-photo input[type=file]").set_input_files(str(path))
+    shown = page.locator(".sd-digit").first
+    shown.wait_for(state="visible")
+    assert shown.inner_text().strip() == str(digit)
 
 
 def test_a_batch_keeps_every_file_as_a_row(page, heic_file, tmp_path):
