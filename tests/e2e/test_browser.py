@@ -173,6 +173,8 @@ def test_draw_has_labelled_controls_and_reads_a_sketch(open_page):
     assert answer_text(page) in [*"0123456789", "Not sure", "No hand found"]
     page.get_by_role("button", name="Clear").click()
     page.get_by_text("Draw on the canvas").wait_for()
+    settle(page)  # the old answer stays in the page, marked stale, until the rerun has finished
+    page.locator(".sd-answer").wait_for(state="detached")
     assert page.locator(".sd-answer").count() == 0
 
 
@@ -202,6 +204,7 @@ def test_a_batch_with_hidden_files_and_a_corrupt_one_then_a_new_batch(open_page,
 
     page.get_by_role("button", name="New batch").click()
     page.get_by_text("Results appear here").wait_for()
+    settle(page)  # the old results stay in the page, marked stale, until the rerun has finished
     assert not page.get_by_text("Download CSV").is_visible()
     assert page.locator('[data-testid="stFileUploaderFile"]').count() == 0
 
