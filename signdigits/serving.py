@@ -172,7 +172,8 @@ def _fixed_flatten(model):
 
 def serving_model(model, kind: ModelKind, table):
     """The Keras model of a serving file: for the classifier, crop and mirror image in one
-    pass, their mean log-probability in digit order; the localizer as it is."""
+    pass, their mean log-probability in digit order; the localizer as it is. Both flatten
+    to a fixed width (:func:`_fixed_flatten`)."""
     from signdigits.backend import keras
     from signdigits.labels import digit_order
 
