@@ -12,6 +12,9 @@ box's error (shift and size jitter), any side (mirroring), angle (rotation), bac
 camera (contrast, brightness, gamma, vignette, blur, low resolution, noise, occlusion).
 Scenes (:func:`hand_scenes`) paste the hand anywhere in a frame, at 20-100 % of its
 height, or leave it out, and give the hand's exact box.
+
+The crops use only operations XLA compiles (training compiles them); the scenes use
+TensorFlow's image kernel, which is twice as fast there as the gathers compiled.
 """
 
 import math
@@ -58,6 +61,38 @@ def _warp(images, rows, output_size, fill_mode="NEAREST"):
     )  # fmt: skip
 
 
+def _sampled_warp(images, rows, output_size, fill_mode="NEAREST"):
+    """:func:`_warp` (fill modes NEAREST and REFLECT) in plain gathers, which XLA compiles
+    (it has no kernel for ``ImageProjectiveTransformV3``); the crops go through it,
+    compiled in training."""
+    height, width, channels = tf.shape(images)[1], tf.shape(images)[2], tf.shape(images)[3]
+    fw, fh = tf.cast(width, tf.float32), tf.cast(height, tf.float32)
+    pixels = tf.cast(tf.range(output_size), tf.float32)
+    r = rows[:, :, None, None]
+    x = r[:, 0] * pixels[None, None, :] + r[:, 1] * pixels[None, :, None] + r[:, 2]
+    y = r[:, 3] * pixels[None, None, :] + r[:, 4] * pixels[None, :, None] + r[:, 5]
+    if fill_mode == "REFLECT":  # mirrored about the pixels' outer edges, as the kernel does
+        def reflect(v, size):
+            v = tf.math.floormod(v + 0.5, 2 * size) - 0.5
+            return tf.where(v > size - 0.5, 2 * size - 1 - v, v)
+
+        x, y = reflect(x, fw), reflect(y, fh)
+    x, y = tf.clip_by_value(x, 0.0, fw - 1), tf.clip_by_value(y, 0.0, fh - 1)  # then the edge pixel
+    flat = tf.reshape(images, [tf.shape(images)[0], -1, channels])
+
+    def at(row, col):  # pixel (row, col) of each image, the last row and column continued
+        index = (tf.cast(tf.minimum(row, fh - 1), tf.int32) * width
+                 + tf.cast(tf.minimum(col, fw - 1), tf.int32))  # fmt: skip
+        values = tf.gather(flat, tf.reshape(index, [tf.shape(images)[0], -1]), batch_dims=1)
+        return tf.reshape(values, [-1, output_size, output_size, channels])
+
+    x0, y0 = tf.floor(x), tf.floor(y)
+    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
+    top = (1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1)
+    bottom = (1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1)
+    return (1 - fy) * top + fy * bottom
+
+
 def _inverse_rows(matrix, src_center, dst_center):
     """Warp rows for ``dst = dst_center + matrix @ (src - src_center)`` (matrix (B, 2, 2))."""
     inverse = tf.linalg.inv(matrix)
@@ -83,7 +118,7 @@ def _box_center(boxes):
     return tf.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1) - 0.5
 
 
-def _backgrounds(bank, seed, salt, n, size):
+def _backgrounds(bank, seed, salt, n, size, warp=_warp):
     """``n`` random views (crop, zoom, mirror) of the (K, S, S, C) ``bank``, size x size."""
     index = tf.random.stateless_uniform([n], _stream(seed, salt), 0, tf.shape(bank)[0], tf.int32)
     source = tf.cast(tf.gather(bank, index), tf.float32)
@@ -92,7 +127,7 @@ def _backgrounds(bank, seed, salt, n, size):
     flip = tf.where(_chance(seed, salt + 2, n, 0.5), -1.0, 1.0)
     shift = _uniform(seed, salt + 3, [n, 2]) * side / 2
     rows = _inverse_rows(_diag(flip * zoom, zoom), side / 2 + shift, tf.fill([n, 2], size / 2.0))
-    return _warp(source, rows, size, "REFLECT")
+    return warp(source, rows, size, "REFLECT")
 
 
 def _gray(rgb):
@@ -121,12 +156,11 @@ def photometric(gray, seed, strength=1.0):
     radius2 = coords[None, :, None, None] ** 2 + coords[None, None, :, None] ** 2
     gray = gray * (1.0 - _uniform(seed, 13, shape, -0.15, 0.25) * strength * radius2 / 2.0)
 
-    # a far-away or soft photo: blurred, or shot at a lower resolution and scaled up
+    # a far-away or soft photo: blurred, or shot at half the resolution and scaled up
     blurred = tf.nn.avg_pool2d(gray, 3, 1, "SAME")
     blur = tf.cast(_uniform(seed, 14, shape, 0.0, 1.0) < 0.2 * strength, tf.float32)
     gray = blur * blurred + (1.0 - blur) * gray
-    small = tf.image.resize(gray, [size // 2, size // 2], antialias=True)
-    coarse = tf.image.resize(small, [size, size])
+    coarse = tf.image.resize(tf.nn.avg_pool2d(gray, 2, 2, "VALID"), [size, size])
     low_res = tf.cast(_uniform(seed, 15, shape, 0.0, 1.0) < 0.15 * strength, tf.float32)
     gray = low_res * coarse + (1.0 - low_res) * gray
 
@@ -166,11 +200,11 @@ def hand_crops(photos, masks, boxes, bank, seed, strength=1.0, ramp=1.0):
     scale = IMAGE_SIZE / side
     matrix = _rotation(angle) @ _diag(mirror * scale * aspect, scale / aspect)
     rows = _inverse_rows(matrix, center, tf.fill([n, 2], IMAGE_SIZE / 2.0 - 0.5))
-    warped = _warp(tf.concat([tf.cast(photos, tf.float32), masks], -1), rows, IMAGE_SIZE)
+    warped = _sampled_warp(tf.concat([tf.cast(photos, tf.float32), masks], -1), rows, IMAGE_SIZE)
     hand, alpha = _gray(warped[..., :3]) / 255.0, warped[..., 3:]
 
     mode = _uniform(seed, 6, [n, 1, 1, 1], 0.0, 1.0) * strength  # at 0: the photo's own wall
-    background = _backgrounds(bank, seed, 30, n, IMAGE_SIZE) / 255.0
+    background = _backgrounds(bank, seed, 30, n, IMAGE_SIZE, _sampled_warp) / 255.0
     pasted = alpha * hand + (1.0 - alpha) * background
     canvas = _uniform(seed, 7, [n, 1, 1, 1], 0.78, 1.0)
     ink = _uniform(seed, 8, [n, 1, 1, 1], 0.2, 0.8)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from signdigits.augment import hand_crops, hand_scenes
+from signdigits.augment import _inverse_rows, _rotation, _sampled_warp, _warp, hand_crops, hand_scenes
 from signdigits.preprocess import LOCATOR_SIZE
 
 pytestmark = pytest.mark.timeout(120)
@@ -48,6 +48,31 @@ def test_strength_zero_is_the_plain_crop_around_the_box(batch):
     rows = np.flatnonzero((first < 0.75).any(axis=1))
     assert rows[0] == pytest.approx(64 * (1 - 1 / 1.2) / 2, abs=2)
     assert np.allclose(plain[1, ..., 0], plain[0, :, ::-1, 0], atol=0.02)  # the mirrored photo
+
+
+@pytest.mark.parametrize("fill_mode", ["NEAREST", "REFLECT"])
+def test_the_sampled_warp_is_the_kernel_in_gathers(fill_mode):
+    images = tf.constant(np.random.default_rng(1).uniform(0, 255, (3, 50, 40, 2)), tf.float32)
+    angle = tf.constant([0.0, 0.4, -1.0])
+    matrix = _rotation(angle) * tf.constant([1.0, 0.7, 1.6])[:, None, None]  # turned, zoomed
+    rows = _inverse_rows(matrix, tf.constant([[20.0, 25.0], [10.0, 30.0], [35.0, 5.0]]), tf.fill([3, 2], 31.5))
+    kernel, sampled = (warp(images, rows, 64, fill_mode).numpy() for warp in (_warp, _sampled_warp))
+    assert np.abs(kernel - sampled).max() < 0.01  # of 255
+
+
+def test_compiled_crops_are_the_crops_on_streams_of_their_own(batch):
+    from signdigits.training import compiled_crops
+
+    photos, masks, boxes, bank = batch
+    gray_bank = bank.mean(axis=-1, keepdims=True)
+
+    def compiled(seed, strength):
+        return compiled_crops(photos, masks, boxes, gray_bank, tf.constant(seed), strength, tf.constant(1.0)).numpy()
+
+    assert np.abs(compiled([4, 4], 0.0) - crops(batch, [4, 4], strength=0.0)).max() < 1e-4
+    varied = compiled([1, 2], 1.0)  # XLA draws other numbers than the kernels from a seed
+    assert np.array_equal(varied, compiled([1, 2], 1.0)) and 0.0 <= varied.min() <= varied.max() <= 1.0
+    assert len({varied[i].tobytes() for i in range(0, 8, 2)}) == 4
 
 
 def test_scenes_come_with_exact_boxes(batch):
