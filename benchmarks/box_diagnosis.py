@@ -5,16 +5,20 @@ path) and with the true hand box (from the masks), on the validation people only
 """
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 
-import signdigits.backend  # noqa: F401
-from signdigits import evaluate as ev
-from signdigits.classifier import Classifier
-from signdigits.data import load_dataset
-from signdigits.preprocess import decode
-from signdigits.scenes import hand_mask, mask_box
-from signdigits.training import TrainConfig, box_iou, split_indices
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: E402, F401  (puts the project on the path)
+import signdigits.backend  # noqa: E402, F401
+from signdigits import evaluate as ev  # noqa: E402
+from signdigits.classifier import Classifier  # noqa: E402
+from signdigits.data import load_dataset  # noqa: E402
+from signdigits.preprocess import decode  # noqa: E402
+from signdigits.scenes import hand_mask, mask_box  # noqa: E402
+from signdigits.training import TrainConfig, box_iou, split_indices  # noqa: E402
 
 
 def true_boxes(photo, mask, sample, pasted):
@@ -70,7 +74,7 @@ def main():
     found = classifier._read(decoded)
     given = classifier._read(decoded, truths)
     print(f"{len(rows)} validation photos, {len(samples)} pictures")
-    print("| variant | localizer box | true box | median IoU | hand found |")
+    print("| variant | localizer box | true box | median IoU of its box | hand found |")
     print("|---|---:|---:|---:|---:|")
     for variant in ev.VARIANTS[:-1]:
         idx = [k for k, s in enumerate(samples) if s.variant == variant]
@@ -82,10 +86,9 @@ def main():
             acc_found = float((p == np.asarray([samples[k].digit for k in ok])).sum()) / len(idx)
         p = classifier.probabilities(np.stack([given[k].model_input for k in idx])).argmax(1)
         acc_true = float((p == truth).mean())
-        sizes = np.asarray([found[k].size * 2 for k in idx], np.float32)
-        raw = np.asarray([classifier.localizer.locate(np.stack([decoded[k].locator_input]),
-                          [found[k].size])[0][0] for k in idx]) / sizes  # fmt: skip
-        iou = box_iou(np.asarray([truths[k] for k in idx], np.float32) / sizes, raw.astype(np.float32)).numpy()
+        sizes = np.asarray([found[k].size * 2 for k in ok], np.float32)
+        boxes = np.asarray([found[k].box for k in ok], np.float32) / sizes
+        iou = box_iou(np.asarray([truths[k] for k in ok], np.float32) / sizes, boxes).numpy()
         print(f"| {variant} | {acc_found:.1%} | {acc_true:.1%} | {np.median(iou):.3f} | {len(ok) / len(idx):.1%} |")
 
 
