@@ -9,12 +9,12 @@ import streamlit as st
 import components as ui
 from signdigits import NUM_CLASSES
 from signdigits.answer import percent
+from signdigits.classifier import BATCH_SIZE
 from signdigits.pictures import thumbnail_jpeg
 from signdigits.preprocess import UnreadableImageError, limits_text
 from signdigits.results import to_csv
 from signdigits.sources import iter_uploads
 
-BATCH_CHUNK = 64
 #: Megabytes per uploaded file here: a .zip of a whole folder may be big; each photo
 #: inside is still held to ui.PHOTO_LIMIT_MB.
 BATCH_LIMIT_MB = 200
@@ -55,11 +55,11 @@ def classify_uploads(classifier, uploads) -> dict:
     tracked = ((name, keeping(i, read)) for i, (name, read) in enumerate(items))
     predictions, thumbnails = [], []
     progress.progress(0.0, text=f"Classifying {len(items):,} images…")
-    for i, prediction in enumerate(classifier.predict_many(tracked, batch_size=BATCH_CHUNK)):
+    for i, prediction in enumerate(classifier.predict_many(tracked)):
         data = kept.pop(i, None)
         thumbnails.append(thumbnail_url(data) if prediction.ok and data else None)
         predictions.append(prediction)
-        if (i + 1) % BATCH_CHUNK == 0 or i + 1 == len(items):
+        if (i + 1) % BATCH_SIZE == 0 or i + 1 == len(items):
             progress.progress((i + 1) / len(items), text=f"Classified {i + 1:,} of {len(items):,}")
     progress.empty()
     return {"predictions": predictions, "thumbnails": thumbnails, "notes": notes, "csv": to_csv(predictions)}

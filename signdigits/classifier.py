@@ -25,7 +25,9 @@ from signdigits.prediction import NO_HAND, Prediction
 from signdigits.preprocess import LOCATOR_SIZE, Decoded, UnreadableImageError, decode, hand_input
 from signdigits.serving import CLASSIFIER, LOCALIZER, calibrated, load
 
-BATCH_SIZE = 256
+#: Pictures decoded at a time (two batches are in memory: one read ahead): a 640x480 photo
+#: takes 1.3 MB decoded, so a stream of them peaks near 290 MB at 64, 950 MB at 256.
+BATCH_SIZE = 64
 #: Below this localizer probability the answer is "no hand found".
 HAND_THRESHOLD = 0.5
 #: The localizer's second look: where the hand it found is small in the picture (the
