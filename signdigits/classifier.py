@@ -1,7 +1,7 @@
 """The classifier: one loaded model pair, predictions for one image or a stream of any size.
 
 Every picture takes one path: decode -> the hand localizer finds the hand (or says there
-is none; around a small hand it looks a second time) -> the square around it, framed as
+is none), then looks closer around it -> the square around it, framed as
 the training photos frame a hand -> 64x64 -> the classifier, which reads the crop and its
 mirror image (a left hand is a mirrored right hand) -> probabilities at the calibrated
 temperature stored in the model file. Both models run from their serving files
@@ -30,13 +30,12 @@ from signdigits.serving import CLASSIFIER, LOCALIZER, calibrated, load
 BATCH_SIZE = 64
 #: Below this localizer probability the answer is "no hand found".
 HAND_THRESHOLD = 0.5
-#: The localizer's second look: where the hand it found is small in the picture (the
-#: square of REFINE_CONTEXT times the box's longer side is under REFINE_BELOW of the
-#: picture's shorter side), it looks again at that square alone, at its own resolution,
-#: and takes the box it finds there. Measured on the validation people: far-away hands
-#: 78 -> 86 %, webcam frames 55 -> 69 %, nothing worse.
-REFINE_CONTEXT, REFINE_BELOW = 1.4, 0.9
-
+#: The localizer's further looks, each at the square of LOOK_CONTEXT times the longer side
+#: of the box it found last, around that box (at most the picture's shorter side, moved
+#: inside the picture), at that square's own resolution: a second look wherever that square
+#: is not the whole picture, a third where the hand is still small (the square under
+#: THIRD_LOOK_BELOW of the picture's shorter side). Chosen on the validation people.
+LOOK_CONTEXT, THIRD_LOOK_BELOW = 1.25, 0.7
 
 @dataclass(frozen=True)
 class HandReading:
@@ -76,18 +75,25 @@ class Localizer:
 
     def find(self, decoded: list[Decoded]) -> tuple[np.ndarray, np.ndarray]:
         """Decoded pictures -> the hand's box in each (its pixels) and the probability of a
-        hand: a look at the whole picture, then a second look around a small hand."""
+        hand: a look at the whole picture, then closer looks around the hand."""
         sizes = np.asarray([d.size for d in decoded], np.float32).reshape(-1, 2)
         boxes, scores = self.locate(np.stack([d.locator_input for d in decoded]), sizes)
-        sides = REFINE_CONTEXT * np.maximum(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]), 1.0)
-        small = np.flatnonzero(sides < REFINE_BELOW * sizes.min(axis=1))  # most pictures: none
+        shorter = sizes.min(axis=1)
+        for below in (sizes.max(axis=1), THIRD_LOOK_BELOW * shorter):
+            longest = np.maximum(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]), 1.0)
+            sides = np.minimum(LOOK_CONTEXT * longest, shorter)
+            self._look_again(decoded, boxes, sides, np.flatnonzero(sides < below))
+        return boxes, scores
+
+    def _look_again(self, decoded: list[Decoded], boxes: np.ndarray, sides: np.ndarray, which):
+        """Replace the boxes of pictures ``which`` by those found in the square of ``sides``
+        around them."""
         squares, again = [], []
-        for i in small:
+        for i in which:
             image, box, side = decoded[i], boxes[i], float(sides[i])
             width, height = image.size
             if image.rgb is None:
                 continue
-            # the square around the box, moved inside the picture where it sticks out
             x0 = min(max((box[0] + box[2] - side) / 2, 0.0), width - side)
             y0 = min(max((box[1] + box[3] - side) / 2, 0.0), height - side)
             square = image.rgb.transform((LOCATOR_SIZE, LOCATOR_SIZE), Image.Transform.EXTENT,
@@ -98,8 +104,6 @@ class Localizer:
             found, _ = self.locate(np.stack(squares), [(side, side) for *_, side in again])
             for (i, x0, y0, _), box in zip(again, found):
                 boxes[i] = box + np.float32([x0, y0, x0, y0])
-        return boxes, scores
-
 
 class Classifier:
     """Loads the classifier and the hand localizer once and reads digits with them.

@@ -288,7 +288,7 @@ def _as_model_input(gray: Image.Image) -> np.ndarray:
 @dataclass(frozen=True)
 class Decoded:
     """A decoded picture: ``gray`` to crop from, ``locator_input`` (96, 96, 3) in [0, 1],
-    the ``rgb`` picture the localizer's second look is cut from, and ``scale``: the file's
+    the ``rgb`` picture the localizer's closer looks are cut from, and ``scale``: the file's
     pixels per decoded pixel (big photos are decoded smaller)."""
 
     gray: Image.Image

@@ -48,6 +48,22 @@ def test_finds_a_pasted_hand(localizer, photo_paths):
     assert np.median(ious) >= 0.7, np.round(ious, 2)
 
 
+def test_looks_closer_at_a_small_hand(localizer, photo_paths):
+    """A hand a third of a 640x480 frame: the closer looks of ``find`` give a tighter box
+    than the first look at the whole frame."""
+    rng = np.random.default_rng(11)
+    first, closer = [], []
+    for path in photo_paths[5::80]:
+        photo = np.asarray(Image.open(path).convert("RGB").resize((100, 100)))
+        scene = background(rng, (640, 480), "natural", "eval")
+        height = rng.uniform(0.3, 0.4) * 480
+        center = (rng.uniform(0.3, 0.7) * 640, rng.uniform(0.35, 0.65) * 480)
+        scene, truth = paste_hand(scene, photo, hand_mask(photo), height, center, arm=False)
+        first.append(iou(locate(localizer, scene)[0], truth))
+        closer.append(iou(localizer.find([decode(scene)])[0][0], truth))
+    assert np.median(closer) >= 0.7 and np.median(closer) > np.median(first), (first, closer)
+
+
 def test_finds_the_hand_of_a_plain_photo(localizer, photo_paths):
     for path in photo_paths[::300]:
         box, score = locate(localizer, path)
