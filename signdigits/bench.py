@@ -3,7 +3,8 @@
 Each runtime (TensorFlow through Keras, the baseline; LiteRT, what the app and the CLI
 serve with) is measured in a fresh process of its own, so that start-up and peak memory
 are its alone: start-up (imports and loading both models), one image bytes -> digit with
-and without the localizer (warm, the median of 300), a batch of 1,000 images through
+and without the localizer (warm, the median of 300 calls over 30 pictures in turn, as
+pictures differ in how closely the localizer looks), a batch of 1,000 images through
 ``Classifier.predict_many`` (decoding and localization included; the photos under
 ``--photos`` if given, else generated JPEGs) and the process's peak memory. Timings on
 shared machines are noisy: read the ratios, which come from the same run.
@@ -26,6 +27,7 @@ from signdigits.sources import IMAGE_SUFFIXES
 
 BASELINE, SERVING = "keras", "litert"
 SINGLE_REPEATS = 300
+SINGLE_PICTURES = 30  # the one-image figures cycle through these first pictures
 #: The measures, how each reads, whether less is better, and the target of the served runtime.
 MEASURES = (
     ("startup_s", "start-up: imports and both models (s)", True, None),
@@ -55,11 +57,13 @@ def sample_images(count: int, photos_dir=None) -> tuple[list[bytes], str]:
     return [images[i % len(images)] for i in range(count)], "generated 100x100 JPEGs"
 
 
-def _time_ms(function, repeats: int) -> list[float]:
+def _time_ms(function, items: list, repeats: int) -> list[float]:
+    """Milliseconds of ``repeats`` calls of ``function(item)``, cycling through ``items``."""
     times = []
-    for _ in range(repeats):
+    for i in range(repeats):
+        item = items[i % len(items)]
         start = time.perf_counter()
-        function()
+        function(item)
         times.append((time.perf_counter() - start) * 1000)
     return times
 
@@ -80,12 +84,11 @@ def measure(runtime: str, model_path, localizer_path, images: int, photos_dir=No
 
     classifier = Classifier(model_path, localizer_path, runtime=runtime)
     startup = time.perf_counter() - started
-    one = batch[0]
-    whole = (0, 0, *open_image(one).size)
-    for _ in range(20):
+    singles = [(one, (0, 0, *open_image(one).size)) for one in batch[:SINGLE_PICTURES]]
+    for one, whole in singles:
         classifier.predict(one), classifier.predict(one, box=whole)
-    single = _time_ms(lambda: classifier.predict(one), repeats)
-    unlocalized = _time_ms(lambda: classifier.predict(one, box=whole), repeats)
+    single = _time_ms(lambda item: classifier.predict(item[0]), singles, repeats)
+    unlocalized = _time_ms(lambda item: classifier.predict(item[0], box=item[1]), singles, repeats)
     list(classifier.predict_many((str(i), b) for i, b in enumerate(batch[:256])))  # warm-up
     start = time.perf_counter()
     results = list(classifier.predict_many((str(i), b) for i, b in enumerate(batch)))
