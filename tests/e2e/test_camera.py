@@ -63,6 +63,11 @@ def test_the_camera_reads_a_hand_in_a_room(camera_browser, server, scene):
     page.set_default_timeout(WAIT_MS)
     page.goto(server.url)
     page.get_by_text("Take a photo").click()
+    # the snapshot is of what the preview shows: wait until it shows the camera's frames
+    page.wait_for_function(
+        "() => { const v = document.querySelector('[data-testid=\"stCameraInput\"] video');"
+        " return v !== null && v.readyState >= 2 && v.videoWidth > 0; }"
+    )
     page.get_by_role("button", name="Take Photo").click()
     digit = page.locator(".sd-digit").first
     digit.wait_for(state="visible")
