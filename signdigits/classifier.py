@@ -37,6 +37,7 @@ HAND_THRESHOLD = 0.5
 #: THIRD_LOOK_BELOW of the picture's shorter side). Chosen on the validation people.
 LOOK_CONTEXT, THIRD_LOOK_BELOW = 1.25, 0.7
 
+
 @dataclass(frozen=True)
 class HandReading:
     """Where the hand is in a picture (size and box in the file's own pixels) and the model
@@ -94,6 +95,7 @@ class Localizer:
             width, height = image.size
             if image.rgb is None:
                 continue
+            # the square around the box, moved inside the picture where it sticks out
             x0 = min(max((box[0] + box[2] - side) / 2, 0.0), width - side)
             y0 = min(max((box[1] + box[3] - side) / 2, 0.0), height - side)
             square = image.rgb.transform((LOCATOR_SIZE, LOCATOR_SIZE), Image.Transform.EXTENT,
@@ -104,6 +106,7 @@ class Localizer:
             found, _ = self.locate(np.stack(squares), [(side, side) for *_, side in again])
             for (i, x0, y0, _), box in zip(again, found):
                 boxes[i] = box + np.float32([x0, y0, x0, y0])
+
 
 class Classifier:
     """Loads the classifier and the hand localizer once and reads digits with them.
