@@ -37,6 +37,8 @@ SCENE_ROTATION_DEGREES = 30.0
 SCENE_STRETCH = 0.3  # log-scale anisotropy: photos of any aspect are squeezed to a square
 ARM = 0.5  # share of hands whose forearm goes on past the photo's edge
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601-2, as Pillow's convert("L")
+# Camera: shares of crops blurred (3x3 mean) or shot at half the resolution and scaled up.
+BLUR_CHANCE, LOW_RES_CHANCE = 0.2, 0.15
 
 
 def _stream(seed, salt):
@@ -158,10 +160,10 @@ def photometric(gray, seed, strength=1.0):
 
     # a far-away or soft photo: blurred, or shot at half the resolution and scaled up
     blurred = tf.nn.avg_pool2d(gray, 3, 1, "SAME")
-    blur = tf.cast(_uniform(seed, 14, shape, 0.0, 1.0) < 0.2 * strength, tf.float32)
+    blur = tf.cast(_uniform(seed, 14, shape, 0.0, 1.0) < BLUR_CHANCE * strength, tf.float32)
     gray = blur * blurred + (1.0 - blur) * gray
     coarse = tf.image.resize(tf.nn.avg_pool2d(gray, 2, 2, "VALID"), [size, size])
-    low_res = tf.cast(_uniform(seed, 15, shape, 0.0, 1.0) < 0.15 * strength, tf.float32)
+    low_res = tf.cast(_uniform(seed, 15, shape, 0.0, 1.0) < LOW_RES_CHANCE * strength, tf.float32)
     gray = low_res * coarse + (1.0 - low_res) * gray
 
     sigma = _uniform(seed, 16, shape, 0.0, 0.04) * strength
