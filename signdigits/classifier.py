@@ -4,7 +4,9 @@ Every picture takes one path: decode -> the hand localizer finds the hand (or sa
 is none), then looks closer around it -> the square around it, framed as
 the training photos frame a hand -> 64x64 -> the classifier, which reads the crop and its
 mirror image (a left hand is a mirrored right hand) -> probabilities at the calibrated
-temperature stored in the model file. Both models run from their serving files
+temperature stored in the model file, times the localizer's probability that there is a
+hand at all (a digit can be right only where there is one, so a doubtful hand makes a
+doubtful answer). Both models run from their serving files
 (:mod:`signdigits.serving`): no TensorFlow.
 
 Errors are values: an unreadable image, or one without a hand, becomes a
@@ -160,6 +162,7 @@ class Classifier:
             return Prediction(name=name, error=NO_HAND, hand_score=reading.hand_score)
         if probabilities is None:
             probabilities = self.probabilities(reading.model_input[None])[0]
+        probabilities = probabilities * reading.hand_score  # a digit only where there is a hand
         digit = int(probabilities.argmax())
         return Prediction(
             name=name,

@@ -108,7 +108,8 @@ def variants(photos, masks, digits, seed: int = 0, scenes_per_photo: float = 0.5
 
 
 def _log_probabilities(classifier, samples):
-    """Log-probabilities at temperature 1 (NaN rows where no hand was found) and errors."""
+    """The classifier's log-probabilities at temperature 1, up to a constant per row (NaN
+    rows where no hand was found), and the predictions."""
     predictions = list(classifier.predict_many(((s.variant, s.image) for s in samples), temperature=1))
     logs = np.full((len(samples), 10), np.nan)
     for i, prediction in enumerate(predictions):
@@ -162,7 +163,8 @@ def calibration(confidence, correct, bins: int = ECE_BINS) -> tuple[float, list[
 def evaluate(classifier, samples) -> dict:
     """Accuracy per variant, missed hands, flagged hand-less scenes, ECE and its bins."""
     logs, predictions = _log_probabilities(classifier, samples)
-    probs = _softmax(logs, classifier.temperature)
+    hand_scores = np.asarray([1.0 if p.hand_score is None else p.hand_score for p in predictions])
+    probs = _softmax(logs, classifier.temperature) * hand_scores[:, None]  # as the answers give them
     table, confidences, corrects, mistakes = {}, [], [], []
     confusion = np.zeros((10, 10), int)
     for variant in VARIANTS:

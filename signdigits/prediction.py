@@ -8,10 +8,12 @@ NO_HAND = "no hand found"
 
 @dataclass(frozen=True)
 class Prediction:
-    """The answer for one image. ``probabilities[d]`` is the probability of digit ``d``.
+    """The answer for one image. ``probabilities[d]`` is the probability that the picture
+    shows a hand signing digit ``d``: the classifier's probability of ``d`` times
+    ``hand_score``, the localizer's probability that there is a hand (1 for a box a person
+    drew), so the ten add up to ``hand_score``.
 
-    ``box`` is where the hand was found (left, top, right, bottom, in pixels) and
-    ``hand_score`` how sure that is, when a hand localizer ran.
+    ``box`` is where the hand was found (left, top, right, bottom, in pixels).
     """
 
     name: str

@@ -36,7 +36,7 @@ def assert_valid(prediction: Prediction):
     assert prediction.ok and prediction.error is None
     assert prediction.digit in range(10)
     assert len(prediction.probabilities) == 10
-    assert sum(prediction.probabilities) == pytest.approx(1.0, abs=1e-4)
+    assert sum(prediction.probabilities) == pytest.approx(prediction.hand_score, abs=1e-4)
     assert prediction.confidence == max(prediction.probabilities)
     assert prediction.probabilities[prediction.digit] == prediction.confidence
 
@@ -90,6 +90,19 @@ def test_a_box_given_skips_the_search(make_tiny_localizer, photo_paths):
     nobody = Classifier(DEFAULT_MODEL_PATH, make_tiny_localizer(score=0.0))
     prediction = nobody.predict(photo_paths[0], box=(0, 0, 100, 100))
     assert prediction.ok and prediction.box == (0, 0, 100, 100)
+    assert prediction.hand_score == 1.0 and sum(prediction.probabilities) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_doubtful_hand_makes_a_doubtful_answer(make_tiny_localizer, photo_paths):
+    """Each digit's probability is the classifier's times the localizer's hand score."""
+    doubtful = Classifier(DEFAULT_MODEL_PATH, make_tiny_localizer(score=0.7))
+    reading = doubtful.find_hand(photo_paths[0])
+    expected = doubtful.probabilities(reading.model_input[None])[0] * reading.hand_score
+    for prediction in (doubtful.predict(photo_paths[0]), doubtful.predict_reading(reading),
+                       next(doubtful.predict_many([("one", photo_paths[0])]))):  # fmt: skip
+        assert prediction.hand_score == pytest.approx(0.7, abs=1e-3)
+        assert prediction.probabilities == pytest.approx(tuple(expected), abs=1e-6)
+        assert prediction.confidence == max(expected) < 0.7 + 1e-3
 
 
 @pytest.mark.parametrize("kind", ["path", "str", "bytes", "file", "pil", "array"])

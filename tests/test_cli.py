@@ -108,7 +108,7 @@ def test_folder_with_good_and_corrupt_files(mixed_folder, tmp_path, capsys):
         row = by_name[name]
         assert row["error"] == "" and row["digit"] in [str(d) for d in range(10)]
         probabilities = [float(row[f"p{d}"]) for d in range(10)]
-        assert sum(probabilities) == pytest.approx(1.0, abs=1e-4)
+        assert 0.5 - 1e-4 <= sum(probabilities) <= 1.0 + 1e-4  # a hand was found: its probability
         assert float(row["confidence"]) == max(probabilities)
     for name in ("empty.jpg", "text.jpg", "truncated.jpg"):
         row = by_name[name]
