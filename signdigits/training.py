@@ -558,6 +558,27 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
     return report
 
 
+#: Instruction sets by which TensorFlow's CPU kernels (oneDNN) pick their code, and so the
+#: order of their sums: the same run on CPUs with other ones gives other weights.
+KERNEL_ISAS = ("avx2", "avx512f", "avx512_bf16", "amx_tile")
+
+
+def cpu_name() -> str:
+    """The processor's model name and the kernel instruction sets it has, where Linux says
+    (``/proc/cpuinfo``), e.g. ``"AMD EPYC (x86_64; avx2)"``; else what ``platform`` knows."""
+    machine = platform.machine()
+    try:
+        fields = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if ":" in line)  # fmt: skip
+    except OSError:
+        fields = {}
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    if "model name" not in fields:
+        return platform.processor() or machine
+    isas = [isa for isa in KERNEL_ISAS if isa in fields.get("flags", "").split()]
+    return f"{fields['model name']} ({machine}; {', '.join(isas) or 'none of ' + '/'.join(KERNEL_ISAS)})"
+
+
 def environment() -> dict:
     """What a run's numbers depend on besides its seed."""
     import importlib.metadata as metadata
@@ -571,6 +592,6 @@ def environment() -> dict:
     return {
         "versions": versions,
         "python": platform.python_version(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
         "threads": {"intra_op": INTRA_OP_THREADS, "inter_op": INTER_OP_THREADS},
     }

@@ -59,6 +59,13 @@ def test_localizer_run_writes_a_loadable_localizer(localizer_run):
     assert set(result["info"]["validation"]) >= {"median_iou", "empty_scene_flagged"}
     assert result["environment"]["threads"] == {"intra_op": 2, "inter_op": 1}
     assert any("median IoU" in line for line in log)
+    cpu_info = Path("/proc/cpuinfo")
+    if cpu_info.is_file() and "model name" in cpu_info.read_text():
+        # the processor by name and the instruction sets its kernels are picked by
+        name = next(line.split(":", 1)[1].strip() for line in cpu_info.read_text().splitlines()
+                    if line.startswith("model name"))  # fmt: skip
+        assert result["environment"]["cpu"].startswith(name + " (")
+        assert ("avx2" in result["environment"]["cpu"]) == (" avx2" in cpu_info.read_text())
     assert not any(p.name.startswith(".loc.backup") for p in output.parent.iterdir())
 
 
