@@ -568,11 +568,10 @@ def cpu_name() -> str:
     (``/proc/cpuinfo``), e.g. ``"AMD EPYC (x86_64; avx2)"``; else what ``platform`` knows."""
     machine = platform.machine()
     try:
-        fields = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if ":" in line)  # fmt: skip
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        fields = {}
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
+        lines = []
+    fields = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in lines)}
     if "model name" not in fields:
         return platform.processor() or machine
     isas = [isa for isa in KERNEL_ISAS if isa in fields.get("flags", "").split()]
