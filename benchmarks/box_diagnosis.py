@@ -2,6 +2,11 @@
 path) and with the true hand box (from the masks), on the validation people only.
 
     python benchmarks/box_diagnosis.py [--model model.h5] [--localizer localizer.h5]
+                                       [--backgrounds FOLDER]
+
+``--backgrounds`` takes the busy scenes and webcam frames from your own photos (any
+JPEG or PNG in FOLDER, each used with its mirror image) instead of the shipped pictures:
+backgrounds that neither model has seen anything like.
 """
 
 import argparse
@@ -9,6 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402, F401  (puts the project on the path)
@@ -38,17 +44,28 @@ def true_boxes(photo, mask, sample, pasted):
     return pasted.pop(0)
 
 
+def own_pictures(folder: Path) -> list[np.ndarray]:
+    """The photos in ``folder`` as RGB arrays, each with its mirror image (the variants
+    crop the right 40 % of a picture, the mirror image gives the left)."""
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not paths:
+        sys.exit(f"no JPEG or PNG photos in {folder}")
+    pictures = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+    return pictures + [p[:, ::-1].copy() for p in pictures]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="model.h5")
     parser.add_argument("--localizer", default="localizer.h5")
     parser.add_argument("--seed", type=int, default=2)
+    parser.add_argument("--backgrounds", type=Path, help="a folder of your own photos for the busy scenes")
     args = parser.parse_args()
     classifier = Classifier(args.model, args.localizer)
     dataset = load_dataset()
     config = TrainConfig()
     _, rows, _, _ = split_indices(dataset, config.test_fraction, config.val_fraction, config.split_seed)
-    pictures = ev.shipped_pictures()
+    pictures = own_pictures(args.backgrounds) if args.backgrounds else ev.shipped_pictures()
     recorded = []
     paste = ev.paste_hand
 
