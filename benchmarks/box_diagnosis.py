@@ -5,7 +5,7 @@ path) and with the true hand box (from the masks), on the validation people only
                                        [--backgrounds FOLDER]
 
 ``--backgrounds`` takes the busy scenes and webcam frames from your own photos (any
-JPEG or PNG in FOLDER, each used with its mirror image) instead of the shipped pictures:
+picture in FOLDER the app reads, each used with its mirror image) instead of the shipped pictures:
 backgrounds that neither model has seen anything like.
 """
 
@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402, F401  (puts the project on the path)
@@ -22,8 +21,10 @@ import signdigits.backend  # noqa: E402, F401
 from signdigits import evaluate as ev  # noqa: E402
 from signdigits.classifier import Classifier  # noqa: E402
 from signdigits.data import load_dataset  # noqa: E402
+from signdigits.pictures import display_photo  # noqa: E402
 from signdigits.preprocess import decode  # noqa: E402
 from signdigits.scenes import hand_mask, mask_box  # noqa: E402
+from signdigits.sources import IMAGE_SUFFIXES  # noqa: E402
 from signdigits.training import TrainConfig, box_iou, split_indices  # noqa: E402
 
 
@@ -47,10 +48,10 @@ def true_boxes(photo, mask, sample, pasted):
 def own_pictures(folder: Path) -> list[np.ndarray]:
     """The photos in ``folder`` as RGB arrays, each with its mirror image (the variants
     crop the right 40 % of a picture, the mirror image gives the left)."""
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
-        sys.exit(f"no JPEG or PNG photos in {folder}")
-    pictures = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+        sys.exit(f"no pictures in {folder}")
+    pictures = [np.asarray(display_photo(p.read_bytes())) for p in paths]
     return pictures + [p[:, ::-1].copy() for p in pictures]
 
 
