@@ -21,8 +21,9 @@ LOW_CONFIDENCE_ADVICE = (
 
 
 def percent(share: float) -> str:
-    """The one percent format of the app: ``0.953`` -> ``"95%"``."""
-    return f"{share:.0%}"
+    """The one percent format of the app: ``0.953`` -> ``"95%"``; short of 1 is never
+    "100%" (244 of 245 right reads 99%)."""
+    return f"{min(share, 0.99) if share < 1 else share:.0%}"
 
 
 @dataclass(frozen=True)

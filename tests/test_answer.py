@@ -14,7 +14,7 @@ def guess(confidence: float, box=(0, 0, 100, 100)) -> Prediction:
 
 
 def test_one_percent_format():
-    assert [percent(p) for p in (0.0, 0.6, 0.953, 1.0)] == ["0%", "60%", "95%", "100%"]
+    assert [percent(p) for p in (0.0, 0.6, 0.953, 0.996, 1.0)] == ["0%", "60%", "95%", "99%", "100%"]
 
 
 def test_sure_at_or_above_the_threshold():
