@@ -3,7 +3,7 @@ table of each and their range.
 
     python benchmarks/seed_spread.py --seeds 0 1 2 --out runs/spread
 
-Each seed is a full ``python train_model.py --seed S`` (about 33 minutes on 2 cores) with
+Each seed is a full ``python train_model.py --seed S`` (33-38 minutes on 2 cores) with
 the bundled localizer and the same people held out (``--split-seed`` stays 0), so the
 spread is that of initialisation, batches and augmentation. A seed whose report already
 exists under ``--out`` is not trained again.

@@ -61,7 +61,7 @@ class LocalizerConfig:
     y_path: str | None = None
     participants_path: str | None = None
     output: str = str(DEFAULT_LOCALIZER_PATH)
-    epochs: int = 54  # small hands in clutter (webcam frames) keep improving to here
+    epochs: int = 108  # its validation loss still fell at 54 (0.77 -> 0.58 at 108); far hands read better
     steps_per_epoch: int = 50
     batch_size: int = 64
     learning_rate: float = 3e-3
