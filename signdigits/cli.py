@@ -150,7 +150,7 @@ def cmd_evaluate(args) -> int:
 
     from signdigits.classifier import Classifier
     from signdigits.data import DatasetError, load_dataset
-    from signdigits.evaluate import evaluate, format_table, variants
+    from signdigits.evaluate import TEST_DRAWS, evaluate, format_table, variants
     from signdigits.scenes import hand_mask
     from signdigits.serving import ModelFileError
 
@@ -182,10 +182,11 @@ def cmd_evaluate(args) -> int:
             return 2
     rows = rows[: args.limit] if args.limit else rows
     masks = [hand_mask(photo) for photo in dataset.photos[rows]]
-    samples = variants(dataset.photos[rows], masks, dataset.digits[rows], seed=args.seed)
+    draws = args.draws or TEST_DRAWS
+    samples = variants(dataset.photos[rows], masks, dataset.digits[rows], args.seed, draws)
     _stderr(f"{len(samples)} pictures from {len(rows)} photos of "
             f"{len(np.unique(dataset.participants[rows]))} {args.people} participants")
-    result = evaluate(classifier, samples)
+    result = {**evaluate(classifier, samples), "draws": draws}
     print(format_table(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
@@ -263,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--x", help="dataset arrays' x.npy (default: dataset/x.npy)")
     evaluation.add_argument("--limit", type=int, default=0, help="use only the first N test photos")
     evaluation.add_argument("--seed", type=int, default=2, help="seed of the variants")
+    evaluation.add_argument("--draws", type=int, help="draws of the pictures made at random "
+                            "(rotated, far, dark, busy, webcam, no hand; default: as many as the "
+                            "training report's table)")
     evaluation.add_argument("--people", choices=("test", "validation"), default="test",
                             help="whose photos: the test people (default), or the validation "
                             "people, to compare training configs without looking at the test")

@@ -472,7 +472,7 @@ def _fit_classifier(name, model, batches, val, config, epochs, teacher, log):
 def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -> dict:
     """Train the classifier, calibrate it, evaluate it; write the model and its report."""
     from signdigits.classifier import Classifier
-    from signdigits.evaluate import evaluate, fit_temperature, variants
+    from signdigits.evaluate import DRAW_SEED_STEP, TEST_DRAWS, evaluate, fit_temperature, variants
     from signdigits.report import write_report
 
     started = time.perf_counter()
@@ -513,13 +513,13 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
     digits = dataset.digits
     val_set = [sample for draw in range(CALIBRATION_DRAWS)
                for sample in variants(hands.photos[val_rows], hands.masks[val_rows, ..., 0],
-                                      digits[val_rows], seed=config.seed + 1 + 10 * draw)]  # fmt: skip
+                                      digits[val_rows], seed=config.seed + 1 + DRAW_SEED_STEP * draw)]  # fmt: skip
     info["temperature"] = fit_temperature(classifier, val_set)
     log(f"confidence temperature (fitted on the validation people): {info['temperature']:.3f}")
     test_set = variants(hands.photos[test_rows], hands.masks[test_rows, ..., 0],
-                        digits[test_rows], seed=config.seed + 2)  # fmt: skip
+                        digits[test_rows], seed=config.seed + 2, draws=TEST_DRAWS)  # fmt: skip
     classifier.temperature = info["temperature"]
-    evaluation = evaluate(classifier, test_set)
+    evaluation = {**evaluate(classifier, test_set), "draws": TEST_DRAWS}
     info["test_accuracy"] = evaluation["variants"]["plain"]["accuracy"]
     output = save_model(model, config.output, INDEX_TO_DIGIT, info)
     test_crops = [classifier.find_hand(hands.photos[row], box=hands.boxes[row]).model_input for row in test_rows]

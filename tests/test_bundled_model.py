@@ -39,7 +39,8 @@ def test_the_evaluate_table_of_the_report(classifier, report, built_dataset):
     rows = np.flatnonzero(np.isin(dataset.participants, report["split"]["test_participants"]))
     assert len(rows) == report["split"]["test_images"]
     samples = variants(dataset.photos[rows], [hand_mask(p) for p in dataset.photos[rows]],
-                       dataset.digits[rows], seed=report["config"]["seed"] + 2)  # fmt: skip
+                       dataset.digits[rows], seed=report["config"]["seed"] + 2,
+                       draws=report["test"]["draws"])  # fmt: skip
     result = evaluate(classifier, samples)
     for variant, claimed in report["test"]["variants"].items():
         measured = result["variants"][variant]

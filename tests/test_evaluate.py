@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from signdigits.cli import main
-from signdigits.evaluate import VARIANTS, calibration, evaluate, format_table, variants
+from signdigits.evaluate import FIXED_VARIANTS, VARIANTS, calibration, evaluate, format_table, variants
 from signdigits.scenes import hand_mask
 
 pytestmark = pytest.mark.timeout(300)
@@ -24,6 +24,19 @@ def test_every_variant_is_built(drawn_hand):
     assert Image.open(__import__("io").BytesIO(webcam.image)).size == (640, 480)
     again = variants([photo, photo], [truth, truth], [3, 4], seed=1)
     assert all(np.array_equal(np.asarray(a.image), np.asarray(b.image)) for a, b in zip(samples, again))
+
+
+def test_further_draws_add_only_the_pictures_made_at_random(drawn_hand):
+    photo, truth = drawn_hand
+    one = variants([photo, photo], [truth, truth], [3, 4], seed=1)
+    three = variants([photo, photo], [truth, truth], [3, 4], seed=1, draws=3)
+    assert [s.variant for s in three[: len(one)]] == [s.variant for s in one]
+    in_one, in_three = [s.variant for s in one], [s.variant for s in three]
+    for variant in VARIANTS:
+        draws = 1 if variant in FIXED_VARIANTS else 3
+        assert in_three.count(variant) == draws * in_one.count(variant), variant
+    far = [np.asarray(s.image) for s in three if s.variant == "far"]
+    assert not np.array_equal(far[0], far[2])  # another draw: another position
 
 
 def test_calibration_of_perfect_and_overconfident_answers():
