@@ -26,7 +26,7 @@ def headline(report: dict):
 
 def robustness_table(test: dict):
     rows = [
-        {"The photo": words, "Read right": percent(share), "Photos": images}
+        {"The photo": words, "Read right": percent(share), "Pictures": images}
         for words, share, images in robustness(test)
     ]
     no_hand = test["variants"].get("no hand")
@@ -35,7 +35,7 @@ def robustness_table(test: dict):
             {
                 "The photo": "A scene without a hand: it says so",
                 "Read right": percent(no_hand["flagged"]),
-                "Photos": no_hand["images"],
+                "Pictures": no_hand["images"],
             }
         )
     st.dataframe(rows, hide_index=True, width="stretch")
@@ -43,14 +43,14 @@ def robustness_table(test: dict):
 
 def mistakes(test: dict):
     """The signs it confuses most, each shown beside the sign it takes it for."""
-    st.markdown("**Where it goes wrong most often** (all the photos above)")
+    st.markdown("**Where it goes wrong most often** (all the pictures above)")
     examples = example_paths()
-    for truth, answer, times, photos in confusions(test["confusion_matrix"], MISTAKES_SHOWN):
+    for truth, answer, times, pictures in confusions(test["confusion_matrix"], MISTAKES_SHOWN):
         columns = st.columns([1, 1, 4], vertical_alignment="center")
         for column, digit in zip(columns, (truth, answer)):
             if digit in examples:
                 column.image(str(examples[digit]), caption=f"sign for {digit}", width=80)
-        columns[2].markdown(f"A **{truth}** read as **{answer}**: {times} of {photos} photos of a {truth}.")
+        columns[2].markdown(f"A **{truth}** read as **{answer}**: {times} of {pictures} pictures of a {truth}.")
 
 
 def confidence(test: dict, directory):
