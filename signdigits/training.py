@@ -146,7 +146,6 @@ class Hands:
 
 
 def _prepare_run(config, log):
-    keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     try:
         tf.config.threading.set_intra_op_parallelism_threads(INTRA_OP_THREADS)
@@ -333,6 +332,7 @@ def train_localizer(config: LocalizerConfig, log=lambda m: print(m, flush=True))
     batches = BatchMaker(hands, train_rows, dataset.y[train_rows], bank, config.seed,
                          config.batch_size)  # fmt: skip
     val_images, val_targets = validation_scenes(hands, val_rows, bank, config.seed)
+    keras.utils.set_random_seed(config.seed)  # just before the weights are drawn: see train()
     localizer = build_localizer()
     trainer = SceneTrainer(localizer, batches)
     trainer.compile(
@@ -489,6 +489,9 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
                          config.batch_size)  # fmt: skip
     val = validation_crops(hands, val_rows, dataset.y[val_rows], gray_bank, config.seed,
                            config.augment_strength)  # fmt: skip
+    # Seeded just before the weights and dropout are drawn: loading a Keras model (the
+    # localizer's first conversion to its serving file, above) draws from the same generators.
+    keras.utils.set_random_seed(config.seed)
     teacher, teacher_history = None, None
     if config.teacher_epochs > 0:
         teacher = build_model(config.teacher_filters, convs_per_block=2, dropout=config.dropout,
