@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH, report_dir_for
+from signdigits.atomic import atomic_path
 from signdigits.augment import hand_crops, hand_scenes
 from signdigits.backend import keras, tf
 from signdigits.data import Dataset, load_dataset
@@ -183,7 +184,9 @@ def _callbacks(backup_dir: Path, resume: bool, log) -> list:
     """Best weights, backup and restore (``--resume``), one log line per epoch."""
     if not resume:
         shutil.rmtree(backup_dir, ignore_errors=True)
-    return [KeepBest(backup_dir), keras.callbacks.BackupAndRestore(str(backup_dir)), EpochLog(log)]
+    # double_checkpoint: a run killed while it wrote its backup goes on from the epoch before
+    backup = keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True)
+    return [KeepBest(backup_dir), backup, EpochLog(log)]
 
 
 def _seed_generators(model) -> list:
@@ -200,7 +203,8 @@ class KeepBest(keras.callbacks.Callback):
     """Keeps the weights of the epoch with the lowest validation loss, every epoch's
     figures and the layers' random-number states (dropout) in ``folder``, so that a resumed
     run knows them too; puts the best weights back when training ends. ``history`` then
-    holds the whole run's figures."""
+    holds the whole run's figures. The record of the epoch before is kept as well, for a
+    run that ``BackupAndRestore`` resumes from its previous checkpoint."""
 
     def __init__(self, folder: Path):
         super().__init__()
@@ -208,9 +212,20 @@ class KeepBest(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         saved = json.loads(self.record.read_text()) if self.record.exists() else {}
-        self.best, self.history = saved.get("best"), saved.get("history", {})
-        for generator, state in zip(_seed_generators(self.model), saved.get("seed_states", [])):
+        self.previous = saved.get("previous")
+        self._restore(saved.get("latest"))
+
+    def _restore(self, record: dict | None):
+        self.latest = record
+        record = record or {}
+        self.epochs, self.best = record.get("epochs", 0), record.get("best")
+        self.history = {key: list(values) for key, values in record.get("history", {}).items()}
+        for generator, state in zip(_seed_generators(self.model), record.get("seed_states", [])):
             generator.state.assign(np.asarray(state, generator.state.dtype))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch != self.epochs and self.previous and self.previous["epochs"] == epoch:
+            self._restore(self.previous)  # the latest checkpoint was cut off mid-write
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
@@ -219,11 +234,15 @@ class KeepBest(keras.callbacks.Callback):
         loss = float(logs["val_loss"])
         self.weights.parent.mkdir(parents=True, exist_ok=True)
         if self.best is None or loss < self.best["val_loss"]:
-            self.model.save_weights(self.weights)
+            with atomic_path(self.weights, suffix=".part.weights.h5") as temporary:
+                self.model.save_weights(temporary)
             self.best = {"val_loss": loss, "epoch": epoch + 1}
-        states = [np.asarray(g.state.value).tolist() for g in _seed_generators(self.model)]
-        self.record.write_text(json.dumps({"best": self.best, "history": self.history,
-                                           "seed_states": states}))  # fmt: skip
+        record = {"epochs": epoch + 1, "best": self.best,
+                  "history": {key: list(values) for key, values in self.history.items()},
+                  "seed_states": [np.asarray(g.state.value).tolist() for g in _seed_generators(self.model)]}  # fmt: skip
+        with atomic_path(self.record) as temporary:
+            temporary.write_text(json.dumps({"latest": record, "previous": self.latest}))
+        self.previous, self.latest, self.epochs = self.latest, record, epoch + 1
 
     def on_train_end(self, logs=None):
         if self.best is not None:

@@ -252,9 +252,10 @@ def test_killed_training_keeps_the_good_model(tiny_arrays, make_tiny_localizer, 
 
 @pytest.mark.timeout(600)
 def test_same_seed_reproduces_the_report_repeated_or_resumed(tiny_arrays, make_tiny_localizer, tmp_path):
-    """One seed, three runs: straight through, again, and interrupted after its second
-    epoch then resumed with ``resume=True``. All give equal report.json (but for timing,
-    command, output path and the resume flag) and equal weights."""
+    """One seed, four runs: straight through, again, interrupted after its second epoch
+    then resumed with ``resume=True``, and the same with the latest backup cut off mid-write
+    (it goes on from the one before). All give equal report.json (but for timing, command,
+    output path and the resume flag) and equal weights."""
     from signdigits.model import load_model
     from signdigits.training import TrainConfig, backup_dir_for, train
 
@@ -270,7 +271,7 @@ def test_same_seed_reproduces_the_report_repeated_or_resumed(tiny_arrays, make_t
 
     localizer = str(make_tiny_localizer())
     reports, weights = [], []
-    for run, stop_after in (("first", None), ("again", None), ("cut", 2)):
+    for run, stop_after in (("first", None), ("again", None), ("cut", 2), ("cut off mid-write", 2)):
         output = tmp_path / run / "m.h5"
         config = TrainConfig(
             x_path=str(tiny_arrays["x"]), y_path=str(tiny_arrays["y"]),
@@ -284,6 +285,9 @@ def test_same_seed_reproduces_the_report_repeated_or_resumed(tiny_arrays, make_t
                 train(config, log=interrupt_after(stop_after))
             assert not output.exists() and backup.is_dir()
             config.resume = True
+        if run == "cut off mid-write":
+            latest = backup / "latest.weights.h5"
+            latest.write_bytes(latest.read_bytes()[: latest.stat().st_size // 2])
         train(config, log=lambda message: None)
         assert not backup.exists()  # removed once the run is complete
         report = json.loads((report_dir_for(output) / "report.json").read_text())
