@@ -27,6 +27,9 @@ from signdigits.preprocess import CROP_SCALE, LOCATOR_SIZE
 CROP_ZOOM = 0.15  # log-scale jitter of the crop's size
 CROP_SHIFT = 0.10  # jitter of its centre, as a share of its side
 CROP_ASPECT = 0.08  # log-scale anisotropy (other hand shapes)
+#: Share of crops whose box runs on down the forearm, as the localizer's box does where a
+#: photo shows the arm, and by how much at most (a share of the hand's height).
+ARM_IN_BOX_CHANCE, ARM_IN_BOX = 0.25, 0.6
 ROTATION_DEGREES = 25.0
 # Shares of the crop's background: the photo's own wall, a pasted background, drawings.
 OWN_WALL, PASTED, SILHOUETTE = 0.45, 0.4, 0.08  # the rest (0.07): outlines
@@ -167,7 +170,7 @@ def photometric(gray, seed, strength=1.0):
     gray = gray * (1.0 - _uniform(seed, 13, shape, -0.15, 0.25) * strength * radius2 / 2.0)
 
     # a far-away or soft photo: blurred, or shot at half the resolution and scaled up
-    blurred = tf.nn.avg_pool2d(gray, 3, 1, "SAME")
+    blurred = _box_blur(gray)
     blur = tf.cast(_uniform(seed, 14, shape, 0.0, 1.0) < BLUR_CHANCE * strength, tf.float32)
     gray = blur * blurred + (1.0 - blur) * gray
     coarse = tf.image.resize(tf.nn.avg_pool2d(gray, 2, 2, "VALID"), [size, size])
@@ -201,6 +204,9 @@ def hand_crops(photos, masks, boxes, bank, seed, strength=1.0, ramp=1.0):
     n = tf.shape(photos)[0]
     mirror_chance = 0.5 if strength > 0 else 0.0
     strength = strength * tf.cast(ramp, tf.float32)
+    arm = _uniform(seed, 21, [n], 0.0, ARM_IN_BOX) * (boxes[:, 3] - boxes[:, 1]) * strength
+    arm = tf.where(_chance(seed, 22, n, ARM_IN_BOX_CHANCE), arm, 0.0)
+    boxes = boxes + tf.stack([tf.zeros_like(arm)] * 3 + [arm], axis=1)
     side = CROP_SCALE * tf.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
     side *= tf.exp(_uniform(seed, 1, [n]) * CROP_ZOOM * strength)
     center = _box_center(boxes) + _uniform(seed, 2, [n, 2]) * CROP_SHIFT * strength * side[:, None]

@@ -491,7 +491,7 @@ def _fit_classifier(name, model, batches, val, config, epochs, teacher, log):
 def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -> dict:
     """Train the classifier, calibrate it, evaluate it; write the model and its report."""
     from signdigits.classifier import Classifier
-    from signdigits.evaluate import DRAW_SEED_STEP, TEST_DRAWS, evaluate, fit_temperature, variants
+    from signdigits.evaluate import TEST_DRAWS, evaluate, fit_temperature, variants
     from signdigits.report import write_report
 
     started = time.perf_counter()
@@ -533,9 +533,8 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
     convert(output, CLASSIFIER)
     classifier = Classifier(output, config.localizer)
     digits = dataset.digits
-    val_set = [sample for draw in range(CALIBRATION_DRAWS)
-               for sample in variants(hands.photos[val_rows], hands.masks[val_rows, ..., 0],
-                                      digits[val_rows], seed=config.seed + 1 + DRAW_SEED_STEP * draw)]  # fmt: skip
+    val_set = variants(hands.photos[val_rows], hands.masks[val_rows, ..., 0], digits[val_rows],
+                       seed=config.seed + 1, draws=CALIBRATION_DRAWS)  # fmt: skip
     info["temperature"] = fit_temperature(classifier, val_set)
     log(f"confidence temperature (fitted on the validation people): {info['temperature']:.3f}")
     test_set = variants(hands.photos[test_rows], hands.masks[test_rows, ..., 0],
