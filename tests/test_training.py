@@ -40,7 +40,7 @@ def trained(tiny_arrays, make_tiny_localizer, tmp_path_factory):
     output = tmp_path_factory.mktemp("run") / "m.h5"
     config = TrainConfig(
         **data_args(tiny_arrays), output=str(output), localizer=str(make_tiny_localizer()),
-        epochs=5, teacher_epochs=0, steps_per_epoch=40, batch_size=32, augment_strength=0.1,
+        epochs=8, teacher_epochs=0, steps_per_epoch=40, batch_size=32, augment_strength=0.1,
         test_fraction=0.25, val_fraction=0.25,
     )  # fmt: skip
     log = []
