@@ -10,15 +10,13 @@ Build the arrays first with `python -m signdigits build-dataset ../shared/sign-l
 import argparse
 import sys
 
-import signdigits.backend  # noqa: F401  (TensorFlow quietly, before any module imports it)
-from signdigits.data import DatasetError
-from signdigits.training import (
-    LocalizerConfig,
-    TrainConfig,
-    TrainingError,
-    train,
-    train_localizer,
-)  # fmt: skip
+try:
+    import signdigits.backend  # noqa: F401  (TensorFlow quietly, before any module imports it)
+except ImportError as exc:  # signdigits.MissingTrainExtra: the app's install has no TensorFlow
+    print(f"error: {exc}", file=sys.stderr)
+    sys.exit(2)
+from signdigits.data import DatasetError  # noqa: E402
+from signdigits.training import LocalizerConfig, TrainConfig, TrainingError, train, train_localizer  # noqa: E402
 
 DEFAULTS = TrainConfig()
 LOCALIZER_DEFAULTS = LocalizerConfig()

@@ -14,6 +14,14 @@ DATASET_DIR = Path("dataset")
 IMAGE_SIZE = 64
 NUM_CLASSES = 10
 
+#: How to add what training, converting a ``.h5`` and the Keras runtime need (TensorFlow
+#: and Keras); the app and the command line serve without them.
+TRAIN_INSTALL = 'pip install -r requirements-train.txt (or: pip install "signdigits[train]")'
+
+
+class MissingTrainExtra(ImportError):
+    """TensorFlow or Keras is not installed. The message says what needs it and how to add it."""
+
 
 def bundled_file(name: str) -> Path:
     """A file shipped with signdigits (``model.h5``): inside the installed package, or at

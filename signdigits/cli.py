@@ -171,11 +171,9 @@ def cmd_evaluate(args) -> int:
                 "evaluating a model needs the people it was not trained on")
         return 2
     if args.people == "validation":  # for choosing between configs: never the test people
-        from signdigits.training import TrainConfig, split_indices
+        from signdigits.data import TEST_FRACTION, VAL_FRACTION, split_indices
 
-        defaults = TrainConfig()
-        _, rows, test_rows, _ = split_indices(dataset, defaults.test_fraction,
-                                              defaults.val_fraction, defaults.split_seed)  # fmt: skip
+        _, rows, test_rows, _ = split_indices(dataset, TEST_FRACTION, VAL_FRACTION, seed=0)
         if set(np.unique(dataset.participants[test_rows])) != set(people):
             _stderr("error: the model was trained on another split; its validation people "
                     "are not known here")
@@ -194,7 +192,14 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    from signdigits import TRAIN_INSTALL
     from signdigits.bench import run_benchmark
+
+    try:
+        import signdigits.backend  # noqa: F401  (the baseline it measures against is Keras)
+    except ImportError:
+        _stderr(f"error: bench measures against the Keras runtime, which needs TensorFlow and Keras: {TRAIN_INSTALL}")
+        return 2
 
     run_benchmark(model_path=args.model, json_path=args.json, images=args.images,
                   photos_dir=args.photos, localizer_path=args.localizer)

@@ -28,6 +28,8 @@ UPSTREAM_ZIP_URL = (
 )
 #: The colour photos are kept at this size (the dataset's own), for cutting out hands.
 PHOTO_SIDE = 100
+#: Shares of the participants held out for the test and for validation (training's defaults).
+TEST_FRACTION, VAL_FRACTION = 0.15, 0.12
 _DIGIT_FOLDER = re.compile(r"(?:^|/)([0-9])/([^/]+)$")
 
 
@@ -286,3 +288,31 @@ def load_dataset(x_path=None, y_path=None, participants_path=None) -> Dataset:
             f"({len(x)}, {PHOTO_SIDE}, {PHOTO_SIDE}, 3) uint8 — rebuild it, or delete it."
         )
     return Dataset(x, y, participants, photos)
+
+
+def split_indices(dataset: Dataset, test_fraction, val_fraction, seed):
+    """Train/val/test row indices. By participant when ids are known, else stratified.
+
+    One person's images never sit on two sides of a split.
+    """
+    rng = np.random.default_rng(seed)
+    ids = dataset.participants
+    if np.all(ids >= 0):
+        people = rng.permutation(np.unique(ids))
+        n_test = max(1, round(len(people) * test_fraction))
+        n_val = max(1, round(len(people) * val_fraction))
+        test_people, val_people = people[:n_test], people[n_test : n_test + n_val]
+        test = np.flatnonzero(np.isin(ids, test_people))
+        val = np.flatnonzero(np.isin(ids, val_people))
+        train = np.flatnonzero(~np.isin(ids, np.concatenate([test_people, val_people])))
+        return train, val, test, "participant"
+    from sklearn.model_selection import train_test_split
+
+    labels = dataset.y.argmax(axis=1)
+    rest, test = train_test_split(
+        np.arange(len(labels)), test_size=test_fraction, stratify=labels, random_state=seed
+    )
+    train, val = train_test_split(
+        rest, test_size=val_fraction / (1 - test_fraction), stratify=labels[rest], random_state=seed
+    )
+    return np.sort(train), np.sort(val), np.sort(test), "stratified (no participant ids)"

@@ -26,7 +26,7 @@ import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from signdigits import IMAGE_SIZE, NUM_CLASSES
+from signdigits import IMAGE_SIZE, NUM_CLASSES, TRAIN_INSTALL, MissingTrainExtra
 from signdigits.atomic import atomic_path
 from signdigits.labels import validate_table
 from signdigits.preprocess import LOCATOR_SIZE
@@ -292,6 +292,11 @@ def _current_serving(source: Path, kind: ModelKind):
     for candidate in (serving_path(source), _cache_path(digest)):
         if candidate.is_file() and (found := _read_serving(candidate, kind, digest)):
             return found, candidate
+    try:
+        import signdigits.backend  # noqa: F401  (converting loads TensorFlow)
+    except MissingTrainExtra:
+        raise ModelFileError(f"{source} has no current serving file ({serving_path(source).name}), and "
+                             f"making one needs TensorFlow and Keras: {TRAIN_INSTALL}") from None  # fmt: skip
     log.warning("%s has no current serving file; converting it once (this loads TensorFlow "
                 "and takes a few seconds).", source)  # fmt: skip
     try:
@@ -311,7 +316,11 @@ def load(path, kind: ModelKind, runtime: str | None = None):
     path = Path(path)
     runtime = runtime or os.environ.get(RUNTIME_VARIABLE) or RUNTIMES[0]
     if runtime == "keras":
-        model, table, info = _load_keras(path, kind)
+        try:
+            model, table, info = _load_keras(path, kind)
+        except ImportError:  # MissingTrainExtra, or h5py (which comes with it) imported first
+            raise ModelFileError(f"The Keras runtime ({RUNTIME_VARIABLE}=keras) needs TensorFlow and "
+                                 f"Keras: {TRAIN_INSTALL}") from None  # fmt: skip
         return KerasRuntime(model, kind, table), table, info
     if runtime != "litert":
         raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")

@@ -18,6 +18,7 @@ step counter) goes on with the batches it would have seen.
 """
 
 import json
+import os
 import platform
 import shlex
 import shutil
@@ -32,15 +33,17 @@ from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH, report_dir_fo
 from signdigits.atomic import atomic_path
 from signdigits.augment import hand_crops, hand_scenes
 from signdigits.backend import keras, tf
-from signdigits.data import Dataset, load_dataset
+from signdigits.data import TEST_FRACTION, VAL_FRACTION, Dataset, load_dataset, split_indices  # noqa: F401
 from signdigits.labels import INDEX_TO_DIGIT
 from signdigits.model import build_localizer, build_model, save_model
 from signdigits.scenes import backgrounds, hand_mask, mask_box
 from signdigits.serving import CLASSIFIER, LOCALIZER, convert, write_serving
 
 #: TensorFlow's thread pools, fixed so that a run's arithmetic does not depend on the
-#: machine's core count (results still differ between CPU types and library versions).
-INTRA_OP_THREADS, INTER_OP_THREADS = 2, 1
+#: machine's core count (results still differ between CPU types and library versions);
+#: SIGNDIGITS_TRAIN_THREADS sets the intra-op pool to another size (recorded in the report).
+INTRA_OP_THREADS = int(os.environ.get("SIGNDIGITS_TRAIN_THREADS", "2"))
+INTER_OP_THREADS = 1
 BACKGROUNDS = 1500  # size of the background bank a run draws from
 #: Draws of the validation people's variants the temperature is fitted on: fitted on one
 #: draw, it came out 0.545 where two other draws gave 0.50.
@@ -67,8 +70,8 @@ class LocalizerConfig:
     batch_size: int = 64
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
-    test_fraction: float = 0.15
-    val_fraction: float = 0.12
+    test_fraction: float = TEST_FRACTION
+    val_fraction: float = VAL_FRACTION
     seed: int = 0
     split_seed: int = 0  # which people are held out; the same for both models by default
     resume: bool = False  # go on from the backup an interrupted run left
@@ -96,34 +99,6 @@ class TrainConfig(LocalizerConfig):
 
 
 # ----------------------------------------------------------------------------- data
-
-
-def split_indices(dataset: Dataset, test_fraction, val_fraction, seed):
-    """Train/val/test row indices. By participant when ids are known, else stratified.
-
-    One person's images never sit on two sides of a split.
-    """
-    rng = np.random.default_rng(seed)
-    ids = dataset.participants
-    if np.all(ids >= 0):
-        people = rng.permutation(np.unique(ids))
-        n_test = max(1, round(len(people) * test_fraction))
-        n_val = max(1, round(len(people) * val_fraction))
-        test_people, val_people = people[:n_test], people[n_test : n_test + n_val]
-        test = np.flatnonzero(np.isin(ids, test_people))
-        val = np.flatnonzero(np.isin(ids, val_people))
-        train = np.flatnonzero(~np.isin(ids, np.concatenate([test_people, val_people])))
-        return train, val, test, "participant"
-    from sklearn.model_selection import train_test_split
-
-    labels = dataset.y.argmax(axis=1)
-    rest, test = train_test_split(
-        np.arange(len(labels)), test_size=test_fraction, stratify=labels, random_state=seed
-    )
-    train, val = train_test_split(
-        rest, test_size=val_fraction / (1 - test_fraction), stratify=labels[rest], random_state=seed
-    )
-    return np.sort(train), np.sort(val), np.sort(test), "stratified (no participant ids)"
 
 
 @dataclass

@@ -16,9 +16,22 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 
+def requirements(name: str) -> list[str]:
+    """The requirement lines of ``name``: no comments, no ``-r`` includes."""
+    lines = (ROOT / name).read_text(encoding="utf-8").splitlines()
+    return [line for line in lines if line and not line.startswith(("#", "-r "))]
+
+
 def test_dependencies_are_requirements_txt():
-    lines = (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    assert PYPROJECT["project"]["dependencies"] == [line for line in lines if line and not line.startswith("#")]
+    assert PYPROJECT["project"]["dependencies"] == requirements("requirements.txt")
+
+
+def test_the_train_extra_is_requirements_train_txt_and_the_app_needs_no_tensorflow():
+    assert PYPROJECT["project"]["optional-dependencies"]["train"] == requirements("requirements-train.txt")
+    assert "-r requirements.txt" in (ROOT / "requirements-train.txt").read_text()
+    assert "-r requirements-train.txt" in (ROOT / "requirements-dev.txt").read_text()
+    app_packages = {re.split(r"[<>=\[ ]", line)[0].lower() for line in requirements("requirements.txt")}
+    assert not app_packages & {"tensorflow", "keras", "h5py", "tf-keras"}
 
 
 def test_console_script_is_the_cli_main():

@@ -28,6 +28,7 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 
 def test_requirements_pin_compatible_ranges():
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        if line and not line.startswith("#"):
-            assert ">=" in line and "<" in line, f"{line!r} needs a compatible version range"
+    for name in ("requirements.txt", "requirements-train.txt", "requirements-dev.txt"):
+        for line in (ROOT / name).read_text().splitlines():
+            if line and not line.startswith(("#", "-r ")):
+                assert ">=" in line and "<" in line, f"{name}: {line!r} needs a compatible version range"

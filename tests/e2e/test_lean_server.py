@@ -1,15 +1,22 @@
-"""The app's server answers without TensorFlow: after a photo is read and explained, no
-TensorFlow library is mapped into the server process, and LiteRT's is."""
+"""The app's server answers without TensorFlow: started where TensorFlow, Keras and h5py
+cannot be imported (as after ``pip install -r requirements.txt``), it reads a photo, and no
+TensorFlow library is mapped into its process, LiteRT's is."""
 
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import WAIT_MS, settle
+from tests.e2e.conftest import ROOT, WAIT_MS, settle
+from tests.test_without_tensorflow import WITHOUT_TENSORFLOW
 
 pytestmark = [pytest.mark.timeout(300),
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/maps")]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def server_env() -> dict[str, str]:
+    return {"PYTHONPATH": f"{WITHOUT_TENSORFLOW}:{ROOT}"}
 
 
 def mapped_libraries(pid: int) -> set[str]:
