@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signdigits import report_dir_for
+from signdigits import report_dir_for, training
 from signdigits.data import Dataset
 from signdigits.labels import INDEX_TO_DIGIT
 from signdigits.model import load_model
 from signdigits.training import LocalizerConfig, TrainConfig, split_indices, train, train_localizer
 from tests.conftest import SYNTHETIC_DIGITS as DIGITS
+from tests.conftest import TEST_SEED
 from tests.conftest import SYNTHETIC_PEOPLE as PARTICIPANTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +29,8 @@ def data_args(paths) -> dict:
 def localizer_run(tiny_arrays, tmp_path_factory):
     output = tmp_path_factory.mktemp("localizer") / "loc.h5"
     config = LocalizerConfig(**data_args(tiny_arrays), output=str(output), epochs=2,
-                             steps_per_epoch=3, batch_size=8, test_fraction=0.25, val_fraction=0.25)
+                             steps_per_epoch=3, batch_size=8, test_fraction=0.25, val_fraction=0.25,
+                             seed=TEST_SEED)  # fmt: skip
     log = []
     return output, train_localizer(config, log=log.append), log
 
@@ -41,7 +43,7 @@ def trained(tiny_arrays, make_tiny_localizer, tmp_path_factory):
     config = TrainConfig(
         **data_args(tiny_arrays), output=str(output), localizer=str(make_tiny_localizer()),
         epochs=8, teacher_epochs=0, steps_per_epoch=40, batch_size=32, augment_strength=0.1,
-        test_fraction=0.25, val_fraction=0.25,
+        test_fraction=0.25, val_fraction=0.25, seed=TEST_SEED,
     )  # fmt: skip
     log = []
     report = train(config, log=log.append)
@@ -57,7 +59,7 @@ def test_localizer_run_writes_a_loadable_localizer(localizer_run):
     assert localizer.info["test_participants"] == result["info"]["test_participants"]
     assert output.with_suffix(".tflite").is_file() and result["serving"]["max_difference"] <= 1e-4
     assert set(result["info"]["validation"]) >= {"median_iou", "empty_scene_flagged"}
-    assert result["environment"]["threads"] == {"intra_op": 2, "inter_op": 1}
+    assert result["environment"]["threads"] == {"intra_op": training.INTRA_OP_THREADS, "inter_op": 1}
     assert any("median IoU" in line for line in log)
     cpu_info = Path("/proc/cpuinfo")
     if cpu_info.is_file() and "model name" in cpu_info.read_text():
@@ -97,7 +99,7 @@ def test_training_learns(trained):
     _, report, _ = trained
     assert report["history"]["accuracy"][-1] >= 0.9, report["history"]["accuracy"]
     assert report["test"]["variants"]["plain"]["accuracy"] >= 0.55, report["test"]["variants"]["plain"]
-    assert report["history"]["best_epoch"] in range(1, 6)
+    assert report["history"]["best_epoch"] in range(1, len(report["history"]["loss"]) + 1)
 
 
 @pytest.mark.timeout(300)
@@ -136,8 +138,6 @@ def test_report_split_is_participant_disjoint(trained):
 
 @pytest.mark.timeout(600)
 def test_an_interrupted_run_resumes_to_the_same_weights(tiny_arrays, localizer_run, tmp_path, monkeypatch):
-    from signdigits import training
-
     def config(name, resume=False):
         return LocalizerConfig(**data_args(tiny_arrays), output=str(tmp_path / name), epochs=3,
                                steps_per_epoch=2, batch_size=8, test_fraction=0.25,
