@@ -9,6 +9,8 @@ Build the arrays first with `python -m signdigits build-dataset ../shared/sign-l
 
 import argparse
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 try:
     import signdigits.backend  # noqa: F401  (TensorFlow quietly, before any module imports it)
@@ -20,6 +22,9 @@ from signdigits.training import LocalizerConfig, TrainConfig, TrainingError, tra
 
 DEFAULTS = TrainConfig()
 LOCALIZER_DEFAULTS = LocalizerConfig()
+#: --quick: both models, in about a quarter hour on two cores, for trying a change
+#: (worse than the full runs); written to QUICK_FOLDER, never over the bundled files.
+QUICK_LOCALIZER_EPOCHS, QUICK_EPOCHS, QUICK_FOLDER = 24, 100, Path("runs/quick")
 
 
 def positive_int(text: str) -> int:
@@ -29,7 +34,8 @@ def positive_int(text: str) -> int:
     return value
 
 
-def parse_args(argv=None) -> TrainConfig | LocalizerConfig:
+def parse_args(argv=None) -> list[TrainConfig | LocalizerConfig]:
+    """The runs the command line asks for, in order."""
     parser = argparse.ArgumentParser(
         description=(
             "Train the three-conv-layer signdigits CNN and write the model plus a report "
@@ -74,12 +80,19 @@ def parse_args(argv=None) -> TrainConfig | LocalizerConfig:
         help="seed for init, batches and augmentation (default: %(default)s)")
     add("--split-seed", type=int, default=DEFAULTS.split_seed,
         help="seed of the split by person; keep the localizer's (default: %(default)s)")
+    add("--quick", action="store_true", help=f"train the localizer ({QUICK_LOCALIZER_EPOCHS} epochs) "
+        f"and then the classifier ({QUICK_EPOCHS} epochs) into {QUICK_FOLDER}/, about 15 min, "
+        "for trying a change")
     add(
         "--resume",
         action="store_true",
         help="go on from the last finished epoch of an interrupted run with the same data "
         "and flags; the result is the same as an uninterrupted run's",
     )
+    add("--backgrounds", type=positive_int, help=f"procedural backgrounds made for the run's bank "
+        f"(default: {DEFAULTS.backgrounds}; the real photos join them)")
+    add("--scenes", dest="scenes_dir", help="the real scenes' folder: webcam-hands/ and caltech101/ "
+        "(default: ../shared/scenes)")
     add(
         "--localizer-file",
         dest="localizer",
@@ -87,19 +100,30 @@ def parse_args(argv=None) -> TrainConfig | LocalizerConfig:
         help="the hand localizer the classifier's crops are framed by (default: localizer.h5)",
     )
     values = vars(parser.parse_args(argv))
-    if values.pop("train_localizer"):
-        values.pop("teacher_epochs")
-        values.pop("localizer")
-        config = LocalizerConfig
-        values["output"] = values["output"] or LOCALIZER_DEFAULTS.output
-    else:
-        config = TrainConfig
-        values["output"] = values["output"] or DEFAULTS.output
-    return config(**{k: v for k, v in values.items() if v is not None})
+    localizer_only, quick = values.pop("train_localizer"), values.pop("quick")
+    classifier = TrainConfig(**{k: v for k, v in values.items() if v is not None and k != "output"},
+                             output=values["output"] or DEFAULTS.output)  # fmt: skip
+    localizer = LocalizerConfig(**{k: v for k, v in vars(classifier).items()
+                                   if k in LocalizerConfig.__dataclass_fields__})  # fmt: skip
+    localizer.output, localizer.epochs = values["output"] or LOCALIZER_DEFAULTS.output, (
+        values["epochs"] or LOCALIZER_DEFAULTS.epochs)
+    for field in ("steps_per_epoch", "batch_size"):
+        setattr(localizer, field, values[field] or getattr(LOCALIZER_DEFAULTS, field))
+    if quick:
+        localizer = replace(localizer, output=str(QUICK_FOLDER / "localizer.h5"), epochs=QUICK_LOCALIZER_EPOCHS)
+        return [localizer, replace(classifier, output=str(QUICK_FOLDER / "model.h5"), epochs=QUICK_EPOCHS,
+                                   localizer=localizer.output)]  # fmt: skip
+    return [localizer] if localizer_only else [classifier]
 
 
 def main(argv=None) -> int:
-    config = parse_args(argv)
+    for config in parse_args(argv):
+        if (status := run(config)) != 0:
+            return status
+    return 0
+
+
+def run(config: TrainConfig | LocalizerConfig) -> int:
     try:
         (train if isinstance(config, TrainConfig) else train_localizer)(config)
     except (DatasetError, TrainingError) as exc:

@@ -17,6 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402, F401  (puts the project on the path)
+
 import signdigits.backend  # noqa: E402, F401
 from signdigits import evaluate as ev  # noqa: E402
 from signdigits.classifier import Classifier  # noqa: E402

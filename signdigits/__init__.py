@@ -10,6 +10,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 #: Where ``build-dataset`` writes the arrays and training reads them: ``dataset/`` in the
 #: working directory (the project folder you run the commands in).
 DATASET_DIR = Path("dataset")
+#: Where training and evaluation read the real scenes (webcam frames, photos without a hand):
+#: beside the project folder, as ``../shared`` is laid out; never committed.
+DEFAULT_SCENES_DIR = Path("../shared/scenes")
 
 IMAGE_SIZE = 64
 NUM_CLASSES = 10

@@ -11,7 +11,8 @@ box's error (shift and size jitter), any side (mirroring), angle (rotation), bac
 (the photo's own wall, a pasted-in background, or the canvas of a drawing), light and
 camera (contrast, brightness, gamma, vignette, blur, low resolution, noise, occlusion).
 Scenes (:func:`hand_scenes`) paste the hand anywhere in a frame, at 20-100 % of its
-height, or leave it out, and give the hand's exact box.
+height, or leave it out, and give the hand's exact box; views of real webcam frames
+(:func:`real_frames`) move their boxed hands with them. A quarter of both are grey.
 
 The crops use only operations XLA compiles (training compiles them); the scenes use
 TensorFlow's image kernel, which is twice as fast there as the gathers compiled.
@@ -31,14 +32,20 @@ CROP_ASPECT = 0.08  # log-scale anisotropy (other hand shapes)
 #: photo shows the arm, and by how much at most (a share of the hand's height).
 ARM_IN_BOX_CHANCE, ARM_IN_BOX = 0.25, 0.6
 ROTATION_DEGREES = 25.0
+#: Widths of a drawn outline's line in a crop, pixels: a pen of 2-6 % of the hand's height.
+PEN_PIXELS = (1, 2, 3)
 # Shares of the crop's background: the photo's own wall, a pasted background, drawings.
 OWN_WALL, PASTED, SILHOUETTE = 0.45, 0.4, 0.08  # the rest (0.07): outlines
 # Scenes: hand box height as a share of the frame, empty frames, frames of a plain photo.
 SCENE_MIN_HEIGHT, SCENE_MAX_HEIGHT = 0.2, 1.0
-NO_HAND, PLAIN_PHOTO, DRAWN = 0.15, 0.15, 0.05
+NO_HAND, PLAIN_PHOTO, DRAWN = 0.25, 0.15, 0.05
 SCENE_ROTATION_DEGREES = 30.0
 SCENE_STRETCH = 0.3  # log-scale anisotropy: photos of any aspect are squeezed to a square
 ARM = 0.5  # share of hands whose forearm goes on past the photo's edge
+GREY_SCENES = 0.25  # share of the localizer's scenes and frames shown grey
+# Real frames: a view covers at least this share of the frame (and every hand), and a
+# frame zoomed out into black borders fills down to 1 / FRAME_ZOOM_OUT of the view.
+FRAME_CROP_LEAST, FRAME_ZOOM_OUT = 0.55, 1.4
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601-2, as Pillow's convert("L")
 # Camera: shares of crops blurred (3x3 mean) or shot at half the resolution and scaled up.
 BLUR_CHANCE, LOW_RES_CHANCE = 0.2, 0.15
@@ -226,11 +233,68 @@ def hand_crops(photos, masks, boxes, bank, seed, strength=1.0, ramp=1.0):
     ink = _uniform(seed, 8, [n, 1, 1, 1], 0.2, 0.8)
     solid = tf.cast(alpha > 0.5, tf.float32)
     silhouette = canvas + (ink - canvas) * solid
-    outline = canvas + (ink - canvas) * _outline(solid, 3)
+    pen = tf.random.stateless_uniform([n, 1, 1, 1], _stream(seed, 23), 0, len(PEN_PIXELS), tf.int32)
+    lines = [_outline(solid, width) for width in PEN_PIXELS]
+    band = tf.where(pen == 0, lines[0], tf.where(pen == 1, lines[1], lines[2]))
+    outline = canvas + (ink - canvas) * band
     gray = tf.where(mode < OWN_WALL, hand,
                     tf.where(mode < OWN_WALL + PASTED, pasted,
                              tf.where(mode < OWN_WALL + PASTED + SILHOUETTE, silhouette, outline)))
     return 1.0 - photometric(gray, seed, strength)
+
+
+def _camera(scenes, seed, salt):
+    """Other light and cameras on RGB scenes (B, H, W, 3) in [0, 255]: white balance,
+    exposure, blur, noise, and a grey picture now and then. Returns them in [0, 1]."""
+    n = tf.shape(scenes)[0]
+    scenes = scenes * tf.exp(_uniform(seed, salt, [n, 1, 1, 3]) * 0.12)
+    scenes = scenes * tf.exp(_uniform(seed, salt + 1, [n, 1, 1, 1]) * 0.4)
+    blur = _chance(seed, salt + 2, n, 0.3)[:, None, None, None]
+    scenes = tf.where(blur, _box_blur(scenes), scenes)
+    scenes += _uniform(seed, salt + 3, [n, 1, 1, 1], 0.0, 8.0) * tf.random.stateless_normal(
+        tf.shape(scenes), seed=_stream(seed, salt + 4)
+    )
+    grey = _chance(seed, salt + 5, n, GREY_SCENES)[:, None, None, None]
+    scenes = tf.where(grey, tf.tile(_gray(scenes), [1, 1, 1, 3]), scenes)
+    return tf.clip_by_value(scenes, 0.0, 255.0) / 255.0
+
+
+def real_frames(frames, targets, seed, n, size=LOCATOR_SIZE):
+    """``n`` views of real frames (K, S, S, 3; uint8, squeezed to a square) whose hands'
+    ``targets`` (K, H, 5) are known: ``(images (n, size, size, 3) in [0, 1], targets (n, H, 5))``.
+
+    A view is a crop of the frame that keeps every hand whole, or the frame zoomed out
+    into black borders, a mirror image or not, in other light (:func:`_camera`)."""
+    index = tf.random.stateless_uniform([n], _stream(seed, 60), 0, tf.shape(frames)[0], tf.int32)
+    images, targets = tf.cast(tf.gather(frames, index), tf.float32), tf.gather(targets, index)
+    side = tf.cast(tf.shape(frames)[1], tf.float32)
+    present = targets[..., 4] > 0.5
+    lowest = lambda v: tf.reduce_min(tf.where(present, v, 1.0), axis=1)  # noqa: E731
+    highest = lambda v: tf.reduce_max(tf.where(present, v, 0.0), axis=1)  # noqa: E731
+    x0, y0, x1, y1 = (lowest(targets[..., 0]), lowest(targets[..., 1]),
+                      highest(targets[..., 2]), highest(targets[..., 3]))  # fmt: skip
+    # the view's side as a share of the frame: at least every hand, at most FRAME_ZOOM_OUT
+    least = tf.math.log(tf.clip_by_value(tf.maximum(x1 - x0, y1 - y0), FRAME_CROP_LEAST, 1.0))
+    view = tf.exp(least + _uniform(seed, 61, [n], 0.0, 1.0) * (math.log(FRAME_ZOOM_OUT) - least))
+
+    def origin(low, high, salt):  # where the view starts: every hand inside it
+        start = tf.maximum(high - view, tf.minimum(0.0, 1.0 - view))
+        end = tf.maximum(start, tf.minimum(low, tf.maximum(0.0, 1.0 - view)))
+        return start + _uniform(seed, salt, [n], 0.0, 1.0) * (end - start)
+
+    ox, oy = origin(x0, x1, 62), origin(y0, y1, 63)
+    flip = _chance(seed, 64, n, 0.5)
+    sign = tf.where(flip, -1.0, 1.0)
+    zoom = size / (side * view)  # output pixels per frame pixel
+    rows = _inverse_rows(_diag(sign * zoom, zoom), tf.stack([ox + view / 2, oy + view / 2], 1) * side - 0.5,
+                         tf.fill([n, 2], size / 2.0 - 0.5))  # fmt: skip
+    images = _warp(images, rows, size, "CONSTANT")
+    bx0, bx1 = (targets[..., 0] - ox[:, None]) / view[:, None], (targets[..., 2] - ox[:, None]) / view[:, None]
+    by0, by1 = (targets[..., 1] - oy[:, None]) / view[:, None], (targets[..., 3] - oy[:, None]) / view[:, None]
+    flipped = flip[:, None]
+    bx0, bx1 = tf.where(flipped, 1.0 - bx1, bx0), tf.where(flipped, 1.0 - bx0, bx1)
+    boxes = tf.stack([bx0, by0, bx1, by1, targets[..., 4]], axis=-1)
+    return _camera(images, seed, 65), tf.where(present[..., None], boxes, 0.0)
 
 
 def hand_scenes(photos, masks, boxes, bank, seed, size=LOCATOR_SIZE):
@@ -270,17 +334,7 @@ def hand_scenes(photos, masks, boxes, bank, seed, size=LOCATOR_SIZE):
     ink = _uniform(seed, 11, [n, 1, 1, 3], 60.0, 230.0)
     scene = tf.where(drawn, canvas + (ink - canvas) * tf.cast(inside > 0.5, tf.float32), scene)
     empty = _chance(seed, 12, n, NO_HAND)
-    scene = tf.where(empty[:, None, None, None], background, scene)
-
-    # light and camera: white balance, exposure, blur, noise
-    scene = scene * tf.exp(_uniform(seed, 13, [n, 1, 1, 3]) * 0.12)
-    scene = scene * tf.exp(_uniform(seed, 14, [n, 1, 1, 1]) * 0.4)
-    blur = _chance(seed, 15, n, 0.3)[:, None, None, None]
-    scene = tf.where(blur, _box_blur(scene), scene)
-    scene += _uniform(seed, 16, [n, 1, 1, 1], 0.0, 8.0) * tf.random.stateless_normal(
-        tf.shape(scene), seed=_stream(seed, 17)
-    )
-    scene = tf.clip_by_value(scene, 0.0, 255.0) / 255.0
+    scene = _camera(tf.where(empty[:, None, None, None], background, scene), seed, 13)
 
     present = inside > 0.5
     cols = tf.reduce_any(present, axis=[1, 3])

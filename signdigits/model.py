@@ -18,11 +18,11 @@ import numpy as np
 from signdigits import IMAGE_SIZE, NUM_CLASSES
 from signdigits.atomic import atomic_path
 from signdigits.backend import keras
+from signdigits.hand_grid import CHANNELS, GRID
 from signdigits.labels import validate_table
 from signdigits.preprocess import LOCATOR_SIZE
-from signdigits.serving import LOCALIZER, RETRAIN, ModelFileError
+from signdigits.serving import RETRAIN, ModelFileError
 
-LOCATOR_OUTPUTS = LOCALIZER.outputs  # x0, y0, x1, y1, hand probability
 TABLE_ATTR = "signdigits_index_to_digit"
 INFO_ATTR = "signdigits_info"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -68,23 +68,28 @@ def build_model(
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_localizer(filters=(24, 32, 48, 64, 96), name="signdigits_localizer") -> keras.Model:
-    """The hand localizer: 96x96 RGB -> the hand's box ``x0, y0, x1, y1`` (shares of the
-    picture) and the probability that there is a hand at all, five sigmoid outputs.
+def build_localizer(filters=(16, 32, 48, 64, 96, 96), name="signdigits_localizer") -> keras.Model:
+    """The hand localizer: the whole picture at LOCATOR_SIZE x LOCATOR_SIZE RGB -> a grid of
+    cells, each with the probability that a hand's centre lies in it, where in the cell, and
+    that hand's width and height (:mod:`signdigits.hand_grid`), flattened.
 
-    Five stride-2 conv blocks (96 -> 3 pixels) keep where things are; a dense layer
-    reads the box off the last 3x3 map.
+    Four stride-2 conv blocks bring the picture down to the grid (one cell per 16 pixels);
+    two more at the grid's resolution, the second dilated, let each cell see the whole
+    picture (a face beside a hand, an arm below it) before a 1x1 conv answers per cell.
     """
+    strides = (2, 2, 2, 2, 1, 1)
+    dilations = (1, 1, 1, 1, 1, 2)
     inputs = keras.Input(shape=(LOCATOR_SIZE, LOCATOR_SIZE, 3), name="picture")
     x = inputs
-    for block, width in enumerate(filters, start=1):
-        x = keras.layers.Conv2D(
-            width, 3, strides=2, padding="same", use_bias=False, name=f"conv{block}"
-        )(x)
+    for block, (width, stride, dilation) in enumerate(zip(filters, strides, dilations), start=1):
+        x = keras.layers.Conv2D(width, 3, strides=stride, dilation_rate=dilation, padding="same",
+                                use_bias=False, name=f"conv{block}")(x)  # fmt: skip
         x = keras.layers.BatchNormalization(name=f"bn{block}")(x)
         x = keras.layers.Activation("relu", name=f"relu{block}")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    outputs = keras.layers.Dense(LOCATOR_OUTPUTS, activation="sigmoid", name="box_and_score")(x)
+    # starts where a hand is rare: a probability near 0.1 per cell (CenterNet's prior)
+    x = keras.layers.Conv2D(CHANNELS, 1, activation="sigmoid", name="cells",
+                            bias_initializer=keras.initializers.Constant(-2.2))(x)  # fmt: skip
+    outputs = keras.layers.Reshape((GRID * GRID * CHANNELS,), name="grid")(x)
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -1,7 +1,7 @@
 """The one preprocessing path: any image a person may hand us -> the 64x64 model input.
 
 :func:`decode` reads any image into what the hand localizer looks at (the whole picture,
-96x96 RGB) and a gray picture; :func:`hand_input` cuts the square around the found hand
+LOCATOR_SIZE x LOCATOR_SIZE RGB) and a gray picture; :func:`hand_input` cuts the square around the found hand
 (:data:`CROP_SCALE` times its box, the way the dataset's photos frame a hand) out of the
 gray picture and scales it to 64x64. The classifier (app, CLI, benchmark, ``evaluate``)
 goes through both; training makes the same crops of its photos in TensorFlow
@@ -47,7 +47,7 @@ XMP_ID = b"http://ns.adobe.com/xap/1.0/\0"
 #: Largest encoded file we read, in bytes.
 MAX_FILE_BYTES = 50 * 1024 * 1024
 #: Side of the square picture the hand localizer looks at (RGB, the whole image squeezed).
-LOCATOR_SIZE = 96
+LOCATOR_SIZE = 128
 #: JPEGs are decoded at reduced scale (libjpeg draft), at least this many pixels a side:
 #: enough for a 64x64 crop of a hand a fifth of the frame tall.
 DECODE_SIDE = 320
@@ -287,7 +287,7 @@ def _as_model_input(gray: Image.Image) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Decoded:
-    """A decoded picture: ``gray`` to crop from, ``locator_input`` (96, 96, 3) in [0, 1],
+    """A decoded picture: ``gray`` to crop from, ``locator_input`` (LOCATOR_SIZE, LOCATOR_SIZE, 3) in [0, 1],
     the ``rgb`` picture the localizer's closer looks are cut from, and ``scale``: the file's
     pixels per decoded pixel (big photos are decoded smaller)."""
 

@@ -28,6 +28,7 @@ from ai_edge_litert import schema_py_generated as schema
 
 from signdigits import IMAGE_SIZE, NUM_CLASSES, TRAIN_INSTALL, MissingTrainExtra
 from signdigits.atomic import atomic_path
+from signdigits.hand_grid import OUTPUTS
 from signdigits.labels import validate_table
 from signdigits.preprocess import LOCATOR_SIZE
 from signdigits.quiet import start_up_notices_dropped
@@ -63,7 +64,7 @@ class ModelKind:
 
 
 CLASSIFIER = ModelKind("classifier", (IMAGE_SIZE, IMAGE_SIZE, 1), NUM_CLASSES, True)
-LOCALIZER = ModelKind("localizer", (LOCATOR_SIZE, LOCATOR_SIZE, 3), 5, False)  # x0 y0 x1 y1 p
+LOCALIZER = ModelKind("localizer", (LOCATOR_SIZE, LOCATOR_SIZE, 3), OUTPUTS, False)  # signdigits.hand_grid
 
 
 def serving_path(source) -> Path:

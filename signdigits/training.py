@@ -31,11 +31,24 @@ import numpy as np
 
 from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH, report_dir_for
 from signdigits.atomic import atomic_path
-from signdigits.augment import hand_crops, hand_scenes
+from signdigits.augment import hand_crops, hand_scenes, real_frames
 from signdigits.backend import keras, tf
 from signdigits.data import TEST_FRACTION, VAL_FRACTION, Dataset, load_dataset, split_indices  # noqa: F401
+from signdigits.evaluate import TEST_DRAWS
+from signdigits.hand_grid import CHANNELS, GRID, read_hand
 from signdigits.labels import INDEX_TO_DIGIT
 from signdigits.model import build_localizer, build_model, save_model
+from signdigits.real_scenes import (
+    DEFAULT_SCENES_DIR,
+    MAX_HANDS,
+    ScenesMissing,
+    caltech_photos,
+    frame_targets,
+    hand_found,
+    photo_arrays,
+    squares,
+    webcam_frames,
+)  # fmt: skip
 from signdigits.scenes import backgrounds, hand_mask, mask_box
 from signdigits.serving import CLASSIFIER, LOCALIZER, convert, write_serving
 
@@ -44,11 +57,14 @@ from signdigits.serving import CLASSIFIER, LOCALIZER, convert, write_serving
 #: SIGNDIGITS_TRAIN_THREADS sets the intra-op pool to another size (recorded in the report).
 INTRA_OP_THREADS = int(os.environ.get("SIGNDIGITS_TRAIN_THREADS", "2"))
 INTER_OP_THREADS = 1
-BACKGROUNDS = 1500  # size of the background bank a run draws from
+BACKGROUNDS = 1500  # procedural backgrounds in the bank a run draws from (real photos join them)
 #: Draws of the validation people's variants the temperature is fitted on: fitted on one
 #: draw, it came out 0.545 where two other draws gave 0.50.
 CALIBRATION_DRAWS = 3
-BANK_SIDE = 128
+BANK_SIDE = 128  # the side backgrounds and real frames are kept at (the localizer's input)
+#: Share of each localizer batch that is real webcam frames; the rest are scenes made of
+#: the dataset's hands on backgrounds (real photos among them) or without a hand.
+REAL_FRAME_SHARE = 0.375
 RAMP_SHARE = 0.3  # augmentation grows from none to full over this share of a run's steps
 VALIDATION_COPIES = 4  # augmented copies of each validation photo the best epoch is chosen on
 
@@ -65,7 +81,7 @@ class LocalizerConfig:
     y_path: str | None = None
     participants_path: str | None = None
     output: str = str(DEFAULT_LOCALIZER_PATH)
-    epochs: int = 108  # its validation loss still fell at 54 (0.77 -> 0.58 at 108); far hands read better
+    epochs: int = 150  # on real frames too: 20 epochs found 83 % of the validation places' hands
     steps_per_epoch: int = 50
     batch_size: int = 64
     learning_rate: float = 3e-3
@@ -75,6 +91,8 @@ class LocalizerConfig:
     seed: int = 0
     split_seed: int = 0  # which people are held out; the same for both models by default
     resume: bool = False  # go on from the backup an interrupted run left
+    scenes_dir: str = str(DEFAULT_SCENES_DIR)  # real webcam frames and photos (../shared/scenes)
+    backgrounds: int = BACKGROUNDS
     command: str = field(default_factory=lambda: shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]))
 
 
@@ -96,6 +114,8 @@ class TrainConfig(LocalizerConfig):
     distill_weight: float = 0.7
     temperature: float = 2.0
     augment_strength: float = 1.0
+    calibration_draws: int = CALIBRATION_DRAWS
+    test_draws: int = TEST_DRAWS  # draws of the test people's pictures made at random
 
 
 # ----------------------------------------------------------------------------- data
@@ -119,6 +139,37 @@ class Hands:
         masks = np.stack([hand_mask(photo) for photo in dataset.photos])
         boxes = np.asarray([mask_box(mask) for mask in masks], np.float32)
         return cls(dataset.photos, masks[..., None].astype(np.float32), boxes)
+
+
+@dataclass
+class RealScenes:
+    """One side of the real scenes' split, squeezed to BANK_SIDE: webcam frames with their
+    hands' targets (N, MAX_HANDS, 5), and photos without a hand."""
+
+    frames: np.ndarray
+    targets: np.ndarray
+    photos: np.ndarray
+
+    @classmethod
+    def load(cls, scenes_dir, split: str) -> "RealScenes":
+        try:
+            frames = webcam_frames(split, scenes_dir)
+            photos = caltech_photos(split, scenes_dir)
+        except ScenesMissing as exc:
+            raise TrainingError(f"{exc}; give their folder with --scenes.") from exc
+        return cls(squares([f.path for f in frames], BANK_SIDE), frame_targets(frames), squares(photos, BANK_SIDE))
+
+
+def _bank(config, real: RealScenes) -> np.ndarray:
+    """The backgrounds a run pastes hands on: procedural ones, crops of the shipped
+    pictures, and the real photos of training's side of the split."""
+    return np.concatenate([backgrounds(config.backgrounds, BANK_SIDE, "train", config.seed), real.photos])
+
+
+def _held_out(config, split: str) -> dict:
+    """The real photos and webcam frames of ``split`` that ``evaluate.variants`` judges on."""
+    return {"real_photos": photo_arrays(caltech_photos(split, config.scenes_dir)),
+            "real_frames": webcam_frames(split, config.scenes_dir)}  # fmt: skip
 
 
 def _prepare_run(config, log):
@@ -271,13 +322,43 @@ class BatchMaker:
 
 
 def localizer_loss(targets, outputs):
-    """Hand-or-not cross-entropy, plus (where there is a hand) L1 and 1 - IoU of the box."""
-    present = targets[:, 4]
-    score = keras.losses.binary_crossentropy(present[:, None], outputs[:, 4:])
-    true, pred = targets[:, :4], outputs[:, :4]
-    l1 = tf.reduce_sum(tf.abs(true - pred), axis=1)
-    box_loss = 4.0 * l1 + (1.0 - box_iou(true, pred))
-    return score + present * box_loss
+    """The localizer's loss for targets (B, MAX_HANDS, 5) (boxes as shares, 1 per hand) and
+    its grid of outputs (:mod:`signdigits.hand_grid`): the focal loss of the centre heat
+    map, each hand's centre cell a positive and the cells around it forgiven by a Gaussian
+    of the hand's size (CenterNet, Zhou et al. 2019), plus, at each hand's centre cell, L1
+    and 1 - IoU of the box read there."""
+    cells = tf.reshape(outputs, [-1, GRID, GRID, CHANNELS])
+    p = tf.clip_by_value(cells[..., 0], 1e-6, 1.0 - 1e-6)
+    present, boxes = targets[..., 4], targets[..., :4]
+    cx, cy = (boxes[..., 0] + boxes[..., 2]) / 2, (boxes[..., 1] + boxes[..., 3]) / 2
+    width, height = boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]
+    col = tf.clip_by_value(tf.floor(cx * GRID), 0.0, GRID - 1.0)
+    row = tf.clip_by_value(tf.floor(cy * GRID), 0.0, GRID - 1.0)
+    centres = (tf.range(GRID, dtype=tf.float32) + 0.5) / GRID
+    spread_x = tf.maximum(width / 6, 0.5 / GRID)[..., None, None]
+    spread_y = tf.maximum(height / 6, 0.5 / GRID)[..., None, None]
+    dx = centres[None, None, None, :] - cx[..., None, None]
+    dy = centres[None, None, :, None] - cy[..., None, None]
+    heat = tf.exp(-(dx**2) / (2 * spread_x**2) - dy**2 / (2 * spread_y**2)) * present[..., None, None]
+    heat = tf.reduce_max(heat, axis=1)  # (B, GRID, GRID)
+    centre_cell = tf.cast(row * GRID + col, tf.int32)  # (B, MAX_HANDS)
+    positive = tf.one_hot(centre_cell, GRID * GRID) * present[..., None]
+    positive = tf.reshape(tf.reduce_max(positive, axis=1), [-1, GRID, GRID])
+    focal = (positive * (1 - p) ** 2 * tf.math.log(p)
+             + (1 - positive) * (1 - heat) ** 4 * p**2 * tf.math.log(1 - p))  # fmt: skip
+    hands = tf.maximum(tf.reduce_sum(present, axis=1), 1.0)
+    heat_loss = -tf.reduce_sum(focal, axis=[1, 2]) / hands
+
+    at = tf.gather(tf.reshape(cells, [-1, GRID * GRID, CHANNELS]), centre_cell, batch_dims=1)
+    px, py = (col + at[..., 1]) / GRID, (row + at[..., 2]) / GRID
+    read = tf.stack([px - at[..., 3] / 2, py - at[..., 4] / 2, px + at[..., 3] / 2, py + at[..., 4] / 2], -1)
+    box_loss = 4.0 * tf.reduce_sum(tf.abs(read - boxes), axis=-1) + (1.0 - box_iou(boxes, read))
+    return heat_loss + tf.reduce_sum(present * box_loss, axis=1) / hands
+
+
+def one_hand(targets):
+    """Targets (B, 5) of scenes with at most one hand -> (B, MAX_HANDS, 5), the rest empty."""
+    return tf.pad(targets[:, None, :], [[0, 0], [0, MAX_HANDS - 1], [0, 0]])
 
 
 def box_iou(a, b):
@@ -290,23 +371,35 @@ def box_iou(a, b):
 
 
 class SceneTrainer(keras.Model):
-    """Fits the localizer on scenes made in each step (:func:`augment.hand_scenes`)."""
+    """Fits the localizer on batches made in each step: scenes of the dataset's hands
+    (:func:`augment.hand_scenes`) and views of real webcam frames (:func:`augment.real_frames`)."""
 
-    def __init__(self, localizer: keras.Model, batches: BatchMaker, **kwargs):
+    def __init__(self, localizer: keras.Model, batches: BatchMaker, real: RealScenes, **kwargs):
         super().__init__(**kwargs)
         self.localizer = localizer
         self.batches = batches
+        self.frames, self.frame_targets = tf.constant(real.frames), tf.constant(real.targets)
+        self.real_count = round(REAL_FRAME_SHARE * batches.batch_size) if len(real.frames) else 0
 
     def call(self, images, training=False):
         return self.localizer(images, training=training)
 
     def train_step(self, data):
         seed, photos, masks, boxes, _ = self.batches.pick(self.optimizer.iterations)
-        return super().train_step(hand_scenes(photos, masks, boxes, self.batches.bank, seed))
+        made = self.batches.batch_size - self.real_count
+        images, targets = hand_scenes(photos[:made], masks[:made], boxes[:made], self.batches.bank, seed)
+        if self.real_count:
+            frames, frame_targets = real_frames(self.frames, self.frame_targets, seed, self.real_count)
+            images, targets = tf.concat([images, frames], 0), tf.concat([one_hand(targets), frame_targets], 0)
+        else:
+            targets = one_hand(targets)
+        return super().train_step((images, targets))
 
 
-def validation_scenes(hands: Hands, rows, bank, seed: int, copies: int = VALIDATION_COPIES):
-    """Fixed scenes of the validation people, made once: ``(images, targets)``."""
+def validation_scenes(hands: Hands, rows, bank, real: RealScenes, seed: int, copies: int = VALIDATION_COPIES):
+    """Fixed validation material, made once: ``(images, targets, kinds)``: scenes of the
+    validation people's hands on the validation side's backgrounds ("made"), the validation
+    side's real webcam frames as they are ("frames") and its real photos ("photos", no hand)."""
     images, targets = [], []
     for copy in range(copies):
         made = hand_scenes(
@@ -314,21 +407,49 @@ def validation_scenes(hands: Hands, rows, bank, seed: int, copies: int = VALIDAT
             tf.constant(hands.boxes[rows]), tf.constant(bank), tf.constant([seed, 1000 + copy]),
         )  # fmt: skip
         images.append(made[0].numpy())
-        targets.append(made[1].numpy())
-    return np.concatenate(images), np.concatenate(targets)
+        targets.append(one_hand(made[1]).numpy())
+    kinds = ["made"] * sum(len(t) for t in targets) + ["frames"] * len(real.frames) + ["photos"] * len(real.photos)
+    images += [real.frames / np.float32(255), real.photos / np.float32(255)]
+    targets += [real.targets, np.zeros((len(real.photos), MAX_HANDS, 5), np.float32)]
+    return np.concatenate(images).astype(np.float32), np.concatenate(targets), np.asarray(kinds)
+
+
+def localizer_quality(outputs, targets, kinds) -> dict:
+    """How well the localizer's answers (``outputs``) meet ``targets``, per kind of
+    validation material (:func:`validation_scenes`)."""
+    boxes, scores = read_hand(outputs)
+    has_hand = targets[:, 0, 4] > 0.5
+    made = kinds == "made"
+    iou = box_iou(targets[made & has_hand, 0, :4], boxes[made & has_hand].astype(np.float32)).numpy()
+    frames = np.flatnonzero(kinds == "frames")
+    found = [scores[i] >= 0.5 and hand_found(boxes[i], targets[i]) for i in frames]
+    return {
+        "validation_scenes": int(made.sum()),
+        "median_iou": float(np.median(iou)),
+        "iou_at_least_0.7": float(np.mean(iou >= 0.7)),
+        "hand_found": float(np.mean(scores[made & has_hand] >= 0.5)),
+        "empty_scene_flagged": float(np.mean(scores[made & ~has_hand] < 0.5)),
+        "real_frames": len(frames),
+        "real_frames_hand_found": float(np.mean(found)) if len(frames) else None,
+        "real_photos": int((kinds == "photos").sum()),
+        "real_photos_flagged": float(np.mean(scores[kinds == "photos"] < 0.5)) if (kinds == "photos").any() else None,
+    }
 
 
 def train_localizer(config: LocalizerConfig, log=lambda m: print(m, flush=True)) -> dict:
     """Train the hand localizer and write it (with a small report) to ``config.output``."""
     started = time.perf_counter()
     dataset, hands, (train_rows, val_rows, test_rows, split_kind) = _prepare_run(config, log)
-    bank = backgrounds(BACKGROUNDS, BANK_SIDE, "train", config.seed)
-    batches = BatchMaker(hands, train_rows, dataset.y[train_rows], bank, config.seed,
+    real, held_out = RealScenes.load(config.scenes_dir, "train"), RealScenes.load(config.scenes_dir, "validation")
+    log(f"real scenes: {len(real.frames)} webcam frames and {len(real.photos)} photos to train on, "
+        f"{len(held_out.frames)} and {len(held_out.photos)} held out for validation")
+    batches = BatchMaker(hands, train_rows, dataset.y[train_rows], _bank(config, real), config.seed,
                          config.batch_size)  # fmt: skip
-    val_images, val_targets = validation_scenes(hands, val_rows, bank, config.seed)
+    val_bank = np.concatenate([backgrounds(config.backgrounds // 5, BANK_SIDE, "eval", config.seed), held_out.photos])
+    val_images, val_targets, val_kinds = validation_scenes(hands, val_rows, val_bank, held_out, config.seed)
     keras.utils.set_random_seed(config.seed)  # just before the weights are drawn: see train()
     localizer = build_localizer()
-    trainer = SceneTrainer(localizer, batches)
+    trainer = SceneTrainer(localizer, batches, real)
     trainer.compile(
         optimizer=_optimizer(config, config.epochs * config.steps_per_epoch),
         loss=localizer_loss, jit_compile=False,
@@ -341,16 +462,7 @@ def train_localizer(config: LocalizerConfig, log=lambda m: print(m, flush=True))
         validation_data=(val_images, val_targets), validation_batch_size=256, verbose=0,
         callbacks=callbacks,
     )  # fmt: skip
-    outputs = localizer.predict(val_images, batch_size=256, verbose=0)
-    has_hand = val_targets[:, 4] > 0.5
-    iou = box_iou(val_targets[has_hand, :4], outputs[has_hand, :4]).numpy()
-    quality = {
-        "validation_scenes": int(len(val_targets)),
-        "median_iou": float(np.median(iou)),
-        "iou_at_least_0.7": float(np.mean(iou >= 0.7)),
-        "hand_found": float(np.mean(outputs[has_hand, 4] >= 0.5)),
-        "empty_scene_flagged": float(np.mean(outputs[~has_hand, 4] < 0.5)),
-    }
+    quality = localizer_quality(localizer.predict(val_images, batch_size=256, verbose=0), val_targets, val_kinds)
     info = {"seed": config.seed, "validation": quality, "split": split_kind,
             "test_participants": sorted(int(p) for p in np.unique(dataset.participants[test_rows]))}
     save_model(localizer, config.output, None, info)
@@ -360,7 +472,9 @@ def train_localizer(config: LocalizerConfig, log=lambda m: print(m, flush=True))
     log(
         f"localizer on {quality['validation_scenes']} validation scenes: median IoU "
         f"{quality['median_iou']:.3f}, IoU >= 0.7 for {quality['iou_at_least_0.7']:.1%}, "
-        f"empty scenes flagged {quality['empty_scene_flagged']:.1%}; wrote {config.output} and "
+        f"empty scenes flagged {quality['empty_scene_flagged']:.1%}; real webcam frames: hand found in "
+        f"{quality['real_frames_hand_found']:.1%} of {quality['real_frames']}; real photos without a hand "
+        f"flagged: {quality['real_photos_flagged']:.1%} of {quality['real_photos']}; wrote {config.output} and "
         f"{serving['file']} (differs from it by {serving['max_difference']:.1g}) in {seconds / 60:.1f} min"
     )
     return {"info": info, "history": callbacks[0].history, "training_seconds": round(seconds, 1),
@@ -466,7 +580,7 @@ def _fit_classifier(name, model, batches, val, config, epochs, teacher, log):
 def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -> dict:
     """Train the classifier, calibrate it, evaluate it; write the model and its report."""
     from signdigits.classifier import Classifier
-    from signdigits.evaluate import TEST_DRAWS, evaluate, fit_temperature, variants
+    from signdigits.evaluate import evaluate, fit_temperature, variants
     from signdigits.report import write_report
 
     started = time.perf_counter()
@@ -477,7 +591,7 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
         )
     dataset, hands, (train_rows, val_rows, test_rows, split_kind) = _prepare_run(config, log)
     hands.boxes[:] = crop_boxes(hands, config.localizer)
-    bank = backgrounds(BACKGROUNDS, BANK_SIDE, "train", config.seed)
+    bank = _bank(config, RealScenes.load(config.scenes_dir, "train"))
     gray_bank = (bank.astype(np.float32) @ np.float32([0.299, 0.587, 0.114]))[..., None]
     batches = BatchMaker(hands, train_rows, dataset.y[train_rows], gray_bank, config.seed,
                          config.batch_size)  # fmt: skip
@@ -508,14 +622,14 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
     convert(output, CLASSIFIER)
     classifier = Classifier(output, config.localizer)
     digits = dataset.digits
-    val_set = variants(hands.photos[val_rows], hands.masks[val_rows, ..., 0], digits[val_rows],
-                       seed=config.seed + 1, draws=CALIBRATION_DRAWS)  # fmt: skip
+    val_set = variants(hands.photos[val_rows], hands.masks[val_rows, ..., 0], digits[val_rows], seed=config.seed + 1,
+                       draws=config.calibration_draws, **_held_out(config, "validation"))  # fmt: skip
     info["temperature"] = fit_temperature(classifier, val_set)
     log(f"confidence temperature (fitted on the validation people): {info['temperature']:.3f}")
-    test_set = variants(hands.photos[test_rows], hands.masks[test_rows, ..., 0],
-                        digits[test_rows], seed=config.seed + 2, draws=TEST_DRAWS)  # fmt: skip
+    test_set = variants(hands.photos[test_rows], hands.masks[test_rows, ..., 0], digits[test_rows],
+                        seed=config.seed + 2, draws=config.test_draws, **_held_out(config, "test"))  # fmt: skip
     classifier.temperature = info["temperature"]
-    evaluation = {**evaluate(classifier, test_set), "draws": TEST_DRAWS}
+    evaluation = {**evaluate(classifier, test_set), "draws": config.test_draws}
     info["test_accuracy"] = evaluation["variants"]["plain"]["accuracy"]
     output = save_model(model, config.output, INDEX_TO_DIGIT, info)
     test_crops = [classifier.find_hand(hands.photos[row], box=hands.boxes[row]).model_input for row in test_rows]

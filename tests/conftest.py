@@ -143,17 +143,18 @@ def make_tiny_localizer(tmp_path_factory):
         import keras
         import numpy as np
 
+        from signdigits.hand_grid import OUTPUTS, grid_outputs
         from signdigits.model import save_model
         from signdigits.preprocess import LOCATOR_SIZE
 
         inputs = keras.Input(shape=(LOCATOR_SIZE, LOCATOR_SIZE, 3), name="picture")
         x = keras.layers.Flatten(name="flatten")(inputs)
-        outputs = keras.layers.Dense(5, activation="sigmoid", name="box_and_score")(x)
+        outputs = keras.layers.Dense(OUTPUTS, activation="sigmoid", name="grid")(x)
         model = keras.Model(inputs, outputs)
-        kernel, _ = model.get_layer("box_and_score").get_weights()
-        wanted = np.clip(np.asarray([*box, score], np.float32), 1e-6, 1 - 1e-6)
+        kernel, _ = model.get_layer("grid").get_weights()
+        wanted = np.clip(grid_outputs(box, score), 1e-6, 1 - 1e-6)
         bias = np.log(wanted / (1 - wanted))  # the sigmoid's inverse
-        model.get_layer("box_and_score").set_weights([np.zeros_like(kernel), bias])
+        model.get_layer("grid").set_weights([np.zeros_like(kernel), bias])
         name = name or f"tiny_localizer_{'_'.join(map(str, box))}_{score}.h5"
         return save_model(model, tmp_path_factory.mktemp("localizers") / name)
 
@@ -178,6 +179,8 @@ def synthetic_photo(digit, rng):
 
 
 SYNTHETIC_PEOPLE, SYNTHETIC_DIGITS, SYNTHETIC_TAKES = 8, (0, 1, 2), 3
+#: Procedural backgrounds in a tiny training run's bank (a full run makes 1,500).
+TINY_BANK = 60
 
 
 @pytest.fixture(scope="session")
@@ -202,4 +205,31 @@ def tiny_arrays(tmp_path_factory) -> dict:
     for name, array in arrays.items():
         paths[name] = folder / f"{name}.npy"
         np.save(paths[name], array)
+    paths["scenes"] = tiny_scenes(folder / "scenes", rng)
     return paths
+
+
+def tiny_scenes(folder, rng):
+    """A ``scenes`` folder laid out as ../shared/scenes: a few webcam frames of one session
+    on each side of the split (a skin-coloured hand boxed on a wall), and one photo without
+    a hand in each of 41 Caltech-like categories."""
+    import numpy as np
+    from PIL import Image
+
+    frames = folder / "webcam-hands" / "frames"
+    frames.mkdir(parents=True)
+    rows = ["file,split,fingers_open,x0,y0,x1,y1"]
+    for session in ("2", "996", "3"):  # training, validation, test (signdigits.real_scenes)
+        for take in range(4):
+            picture = np.full((60, 80, 3), rng.uniform(120, 220, 3), np.float32) + rng.normal(0, 4, (60, 80, 3))
+            x0, y0 = int(rng.integers(5, 50)), int(rng.integers(5, 25))
+            picture[y0 : y0 + 30, x0 : x0 + 20] = (200, 150, 120)
+            name = f"{session}_pic{take:05d}.jpg"
+            Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8)).save(frames / name)
+            rows.append(f"{name},train,5,{x0},{y0},{x0 + 20},{y0 + 30}")
+    (folder / "webcam-hands" / "boxes.csv").write_text("\n".join(rows) + "\n")
+    for category in ["Faces", *(f"thing{i:02d}" for i in range(40))]:
+        (folder / "caltech101" / category).mkdir(parents=True)
+        picture = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+        Image.fromarray(picture).save(folder / "caltech101" / category / "image_0001.jpg")
+    return folder

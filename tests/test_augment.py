@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from signdigits.augment import _inverse_rows, _rotation, _sampled_warp, _warp, hand_crops, hand_scenes
+from signdigits.augment import _inverse_rows, _rotation, _sampled_warp, _warp, hand_crops, hand_scenes, real_frames
 from signdigits.preprocess import LOCATOR_SIZE
 
 pytestmark = pytest.mark.timeout(120)
@@ -95,3 +95,30 @@ def test_scenes_include_empty_ones(batch):
     many = [hand_scenes(photos, masks, boxes, bank, tf.constant([s, 0]))[1].numpy() for s in range(8)]
     present = np.concatenate(many)[:, 4]
     assert 0.02 < 1 - present.mean() < 0.35
+
+
+def test_views_of_real_frames_keep_every_hand_whole_in_its_box():
+    """Frames (black, each hand a white block) viewed at random: every hand's pixels stay
+    in the view and inside its moved box, and the same seed gives the same views."""
+    frames = np.zeros((3, 128, 128, 3), np.uint8)
+    targets = np.zeros((3, 2, 5), np.float32)
+    for i, hands in enumerate([[(10, 20, 40, 70)], [(60, 30, 100, 110), (5, 5, 30, 40)], [(0, 0, 128, 128)]]):
+        for k, (x0, y0, x1, y1) in enumerate(hands):
+            frames[i, y0:y1, x0:x1] = 255
+            targets[i, k] = (x0 / 128, y0 / 128, x1 / 128, y1 / 128, 1.0)
+    for seed in range(6):
+        images, moved = real_frames(tf.constant(frames), tf.constant(targets), tf.constant([seed, 1]), 12)
+        images, moved = images.numpy(), moved.numpy()
+        assert images.shape == (12, LOCATOR_SIZE, LOCATOR_SIZE, 3) and 0 <= images.min() and images.max() <= 1
+        again = real_frames(tf.constant(frames), tf.constant(targets), tf.constant([seed, 1]), 12)[1].numpy()
+        np.testing.assert_array_equal(moved, again)
+        for image, hands in zip(images, moved):
+            bright = image.max(axis=-1) > 0.6  # the blocks (grey or not, in any light)
+            inside = np.zeros_like(bright)
+            for x0, y0, x1, y1, present in hands:
+                if present:
+                    assert -0.02 <= x0 < x1 <= 1.02 and -0.02 <= y0 < y1 <= 1.02
+                    inside[max(0, int(y0 * 128) - 2) : int(np.ceil(y1 * 128)) + 2,
+                           max(0, int(x0 * 128) - 2) : int(np.ceil(x1 * 128)) + 2] = True  # fmt: skip
+            assert hands[:, 4].sum() >= 1 and bright.any()
+            assert not (bright & ~inside).any()

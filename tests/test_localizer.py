@@ -1,4 +1,5 @@
-"""The bundled hand localizer finds pasted hands and says when there is none."""
+"""The bundled hand localizer finds pasted hands and hands in real rooms it never saw, and
+says when there is none; a grey photo reads as its colour original."""
 
 import numpy as np
 import pytest
@@ -8,8 +9,14 @@ from signdigits import DEFAULT_LOCALIZER_PATH
 from signdigits.classifier import HAND_THRESHOLD, Localizer
 from signdigits.evaluate import UNSURE_BELOW
 from signdigits.preprocess import decode
+from signdigits.real_scenes import caltech_photos, hand_found, webcam_frames
 from signdigits.scenes import background, hand_mask, paste_hand
 from signdigits.serving import ModelFileError
+from tests.conftest import SHARED_DATA_DIR
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+#: Every FRAME_STEP-th real frame or photo held out for the test (a quick sample of them).
+FRAME_STEP = 6
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -91,3 +98,40 @@ def test_a_classifier_file_is_no_localizer():
         Localizer(DEFAULT_MODEL_PATH)  # its serving file says what it is
     with pytest.raises(ModelFileError, match="signdigits needs"):
         Localizer(DEFAULT_MODEL_PATH, runtime="keras")  # the .h5's shapes say it too
+
+
+@pytest.fixture(scope="module")
+def scenes_dir():
+    scenes = SHARED_DATA_DIR.parent / "scenes"
+    if not (scenes / "webcam-hands" / "boxes.csv").is_file():
+        pytest.skip(f"{scenes} is absent (the real scenes are read at run time, never committed)")
+    return scenes
+
+
+def test_finds_hands_in_real_rooms_it_never_saw(localizer, scenes_dir):
+    """Webcam frames of the test's places (no frame of them trained it): the box's centre
+    lies in a hand's box, at 1/3 to 3 times its area."""
+    frames = webcam_frames("test", scenes_dir)[::FRAME_STEP]
+    boxes, scores = localizer.find([decode(frame.path) for frame in frames])
+    found = [score >= HAND_THRESHOLD and hand_found(box, frame.boxes)
+             for frame, box, score in zip(frames, boxes, scores)]  # fmt: skip
+    assert len(frames) >= 40 and np.mean(found) >= 0.75, np.mean(found)
+
+
+def test_says_no_hand_on_real_photos_it_never_saw(classifier, scenes_dir):
+    """Photos of the test's Caltech categories (none of them trained it): the answer is
+    "no hand" or "not sure"."""
+    paths = caltech_photos("test", scenes_dir)[::FRAME_STEP]
+    answers = list(classifier.predict_many((path.name, path) for path in paths))
+    flagged = [not a.ok or a.confidence < UNSURE_BELOW for a in answers]
+    assert len(paths) >= 80 and np.mean(flagged) >= 0.75, np.mean(flagged)
+
+
+def test_a_grey_photo_reads_as_its_colour_original(classifier):
+    examples = sorted((ROOT / "examples").glob("*.jpg"))
+    same = []
+    for path in examples:
+        colour = classifier.predict(path)
+        grey = classifier.predict(np.asarray(Image.open(path).convert("L").convert("RGB")))
+        same.append(colour.ok and grey.ok and colour.digit == grey.digit)
+    assert len(examples) == 10 and sum(same) >= 8, same

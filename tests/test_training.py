@@ -12,17 +12,18 @@ from signdigits import report_dir_for, training
 from signdigits.data import Dataset
 from signdigits.labels import INDEX_TO_DIGIT
 from signdigits.model import load_model
+from signdigits.serving import LOCALIZER
 from signdigits.training import LocalizerConfig, TrainConfig, split_indices, train, train_localizer
 from tests.conftest import SYNTHETIC_DIGITS as DIGITS
-from tests.conftest import TEST_SEED
 from tests.conftest import SYNTHETIC_PEOPLE as PARTICIPANTS
+from tests.conftest import TEST_SEED, TINY_BANK
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def data_args(paths) -> dict:
-    return {"x_path": str(paths["x"]), "y_path": str(paths["y"]),
-            "participants_path": str(paths["participants"])}  # fmt: skip
+    return {"x_path": str(paths["x"]), "y_path": str(paths["y"]), "participants_path": str(paths["participants"]),
+            "scenes_dir": str(paths["scenes"]), "backgrounds": TINY_BANK}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def trained(tiny_arrays, make_tiny_localizer, tmp_path_factory):
     config = TrainConfig(
         **data_args(tiny_arrays), output=str(output), localizer=str(make_tiny_localizer()),
         epochs=8, teacher_epochs=0, steps_per_epoch=40, batch_size=32, augment_strength=0.1,
-        test_fraction=0.25, val_fraction=0.25, seed=TEST_SEED,
+        test_fraction=0.25, val_fraction=0.25, seed=TEST_SEED, calibration_draws=1, test_draws=1,
     )  # fmt: skip
     log = []
     report = train(config, log=log.append)
@@ -108,7 +109,8 @@ def test_distillation_from_a_teacher(tiny_arrays, make_tiny_localizer, tmp_path)
     from it through the Distiller; the report holds both histories."""
     config = TrainConfig(**data_args(tiny_arrays), output=str(tmp_path / "d.h5"),
                          localizer=str(make_tiny_localizer()), epochs=1, teacher_epochs=1,
-                         steps_per_epoch=3, batch_size=16, test_fraction=0.25, val_fraction=0.25)
+                         steps_per_epoch=3, batch_size=16, test_fraction=0.25, val_fraction=0.25,
+                         calibration_draws=1, test_draws=1)  # fmt: skip
     log = []
     report = train(config, log=log.append)
     assert len(report["teacher_history"]["loss"]) == 1 and len(report["history"]["loss"]) == 1
@@ -159,8 +161,9 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tiny_arrays, localizer_r
     log = []
     train_localizer(config("cut.h5", resume=True), log=log.append)
     assert sum(line.strip().startswith("epoch") for line in log) == 1  # only the third was left
-    whole, _, _ = load_model(tmp_path / "whole.h5", input_shape=(96, 96, 3), outputs=5, needs_table=False)
-    resumed, _, _ = load_model(tmp_path / "cut.h5", input_shape=(96, 96, 3), outputs=5, needs_table=False)
+    shape = {"input_shape": LOCALIZER.input_shape, "outputs": LOCALIZER.outputs, "needs_table": False}
+    whole, _, _ = load_model(tmp_path / "whole.h5", **shape)
+    resumed, _, _ = load_model(tmp_path / "cut.h5", **shape)
     for a, b in zip(whole.get_weights(), resumed.get_weights()):
         np.testing.assert_array_equal(a, b)
 
