@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from signdigits import DATASET_DIR, DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH
+from signdigits import DATASET_DIR, DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH, DEFAULT_SCENES_DIR
 from signdigits.atomic import atomic_path
 
 
@@ -151,6 +151,7 @@ def cmd_evaluate(args) -> int:
     from signdigits.classifier import Classifier
     from signdigits.data import DatasetError, load_dataset
     from signdigits.evaluate import TEST_DRAWS, evaluate, format_table, variants
+    from signdigits.real_scenes import ScenesMissing, caltech_photos, photo_arrays, webcam_frames
     from signdigits.scenes import hand_mask
     from signdigits.serving import ModelFileError
 
@@ -178,12 +179,22 @@ def cmd_evaluate(args) -> int:
             _stderr("error: the model was trained on another split; its validation people "
                     "are not known here")
             return 2
+    split = "test" if args.people == "test" else "validation"
+    try:
+        real_photos = photo_arrays(caltech_photos(split, args.scenes))
+        real_frames = webcam_frames(split, args.scenes)
+    except ScenesMissing as exc:
+        _stderr(f"error: {exc}; give their folder with --scenes")
+        return 2
     rows = rows[: args.limit] if args.limit else rows
+    real_frames = real_frames[: args.limit] if args.limit else real_frames
     masks = [hand_mask(photo) for photo in dataset.photos[rows]]
     draws = args.draws or TEST_DRAWS
-    samples = variants(dataset.photos[rows], masks, dataset.digits[rows], args.seed, draws)
+    samples = variants(dataset.photos[rows], masks, dataset.digits[rows], args.seed, draws,
+                       real_photos=real_photos, real_frames=real_frames)  # fmt: skip
     _stderr(f"{len(samples)} pictures from {len(rows)} photos of "
-            f"{len(np.unique(dataset.participants[rows]))} {args.people} participants")
+            f"{len(np.unique(dataset.participants[rows]))} {args.people} participants, "
+            f"{len(real_photos)} held-out real photos and {len(real_frames)} real webcam frames")
     result = {**evaluate(classifier, samples), "draws": draws}
     print(format_table(result))
     if args.json:
@@ -259,9 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation = commands.add_parser(
         "evaluate",
         help="accuracy on the model's test people, photographed the way people take photos",
-        description="Builds variants of the test participants' photos (mirrored, rotated, "
-        "further away, dark and busy backgrounds, webcam frames, drawings, scenes without a "
-        "hand), reads each through the app's path and prints one table.",
+        description="Builds variants of the test participants' photos (mirrored, grey, rotated, "
+        "further away, dark and busy backgrounds, webcam frames, drawings) and scenes without a "
+        "hand on real photos held out from training, adds real webcam frames of held-out places, "
+        "reads each through the app's path and prints one table.",
     )
     evaluation.add_argument("--model", default=DEFAULT_MODEL_PATH, help="model file (default: bundled)")
     evaluation.add_argument("--localizer", default=DEFAULT_LOCALIZER_PATH,
@@ -275,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--people", choices=("test", "validation"), default="test",
                             help="whose photos: the test people (default), or the validation "
                             "people, to compare training configs without looking at the test")
+    evaluation.add_argument("--scenes", default=DEFAULT_SCENES_DIR,
+                            help="the real scenes' folder, whose held-out photos and webcam frames "
+                            "are the backgrounds and the real rows (default: ../shared/scenes)")
     evaluation.add_argument("--json", help="also write the figures to this JSON file")
     evaluation.set_defaults(run=cmd_evaluate)
 

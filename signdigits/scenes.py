@@ -29,6 +29,8 @@ MIN_CHROMA_DISTANCE = 4.0
 MAX_SPECK_PIXELS = 12
 #: Share of each shipped picture's width used for training backgrounds (the rest: evaluation).
 TRAIN_REGION = 0.6
+#: The side of a crop of a whole held-out photo (split "all"), as a share of its shorter side.
+WHOLE_PICTURE_SHARE = (0.6, 1.0)
 #: Colours of the app's drawing canvas, for silhouettes and outlines.
 CANVAS_RGB = (242, 242, 240)
 SKIN_RGB = (217, 162, 126)
@@ -160,8 +162,8 @@ def _procedural(rng, size: int) -> np.ndarray:
 def _picture_crop(rng, picture: np.ndarray, size: int, split: str) -> np.ndarray:
     height, width = picture.shape[:2]
     cut = int(width * TRAIN_REGION)
-    region = picture[:, :cut] if split == "train" else picture[:, cut:]
-    side = int(min(region.shape[:2]) * rng.uniform(0.25, 1.0))
+    region = {"train": picture[:, :cut], "eval": picture[:, cut:]}.get(split, picture)
+    side = int(min(region.shape[:2]) * rng.uniform(*WHOLE_PICTURE_SHARE if split == "all" else (0.25, 1.0)))
     top = rng.integers(0, region.shape[0] - side + 1)
     left = rng.integers(0, region.shape[1] - side + 1)
     crop = Image.fromarray(region[top : top + side, left : left + side])
@@ -173,7 +175,8 @@ def _picture_crop(rng, picture: np.ndarray, size: int, split: str) -> np.ndarray
 
 def background(rng, size, kind: str = "any", split: str = "train", pictures=None) -> np.ndarray:
     """One RGB uint8 background, ``size`` (side, or (width, height)): ``kind`` "natural"
-    (a shipped picture), "dark", or "any"; ``split`` picks the pictures' region."""
+    (a shipped picture, or one of ``pictures``), "dark", or "any"; ``split`` picks the
+    pictures' region ("train", "eval", or "all" of a held-out photo)."""
     width, height = (size, size) if np.isscalar(size) else size
     side = max(width, height)
     pictures = shipped_pictures() if pictures is None else pictures

@@ -7,13 +7,16 @@ import numpy as np
 VARIANT_WORDS = {
     "plain": "A plain photo, like the training photos",
     "mirrored": "The left hand",
+    "grey": "A grey (black-and-white) photo",
     "rotated": "The hand turned 15–25°",
     "far": "From further away (the hand 40% of the frame)",
     "dark": "Before a dark background",
-    "busy": "Before a busy scene",
-    "webcam": "A webcam frame (small hand, blur, noise)",
+    "busy": "Before a real photo it never saw",
+    "webcam": "A webcam-like frame on a real photo (small hand, blur, noise)",
     "silhouette": "A filled drawing of the hand",
     "outline": "Only the hand's outline, drawn",
+    "thin outline": "The outline drawn with a thin pen",
+    "thick outline": "The outline drawn with a thick pen",
 }
 
 

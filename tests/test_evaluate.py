@@ -8,22 +8,39 @@ from PIL import Image
 
 from signdigits.cli import main
 from signdigits.evaluate import FIXED_VARIANTS, VARIANTS, calibration, evaluate, format_table, variants
+from signdigits.real_scenes import Frame
 from signdigits.scenes import hand_mask
 
 pytestmark = pytest.mark.timeout(300)
 
 
-def test_every_variant_is_built(drawn_hand):
+def test_every_variant_is_built(drawn_hand, tmp_path):
     photo, truth = drawn_hand
-    samples = variants([photo, photo], [truth, truth], [3, 4], seed=1)
+    Image.fromarray(photo).save(tmp_path / "frame.jpg")
+    frame = Frame(tmp_path / "frame.jpg", ((35.0, 15.0, 65.0, 100.0),))
+    samples = variants([photo, photo], [truth, truth], [3, 4], seed=1, real_frames=[frame])
     names = [s.variant for s in samples]
     assert set(names) == set(VARIANTS)
-    assert names.count("plain") == 2 and names.count("no hand") == 1
-    assert {s.digit for s in samples if s.variant != "no hand"} == {3, 4}
+    assert names.count("plain") == 2 and names.count("no hand") == 1 and names.count("real webcam") == 1
+    assert {s.digit for s in samples if s.variant not in ("no hand", "real webcam")} == {3, 4}
+    grey = next(np.asarray(s.image) for s in samples if s.variant == "grey")
+    assert grey.shape == photo.shape and (grey[..., 0] == grey[..., 2]).all()
     webcam = next(s for s in samples if s.variant == "webcam")
     assert Image.open(__import__("io").BytesIO(webcam.image)).size == (640, 480)
-    again = variants([photo, photo], [truth, truth], [3, 4], seed=1)
+    again = variants([photo, photo], [truth, truth], [3, 4], seed=1, real_frames=[frame])
     assert all(np.array_equal(np.asarray(a.image), np.asarray(b.image)) for a, b in zip(samples, again))
+
+
+def test_held_out_photos_are_the_backgrounds_and_the_scenes_without_a_hand(drawn_hand):
+    """With real photos given, the busy scenes and the hand-less scenes are cut from them."""
+    photo, truth = drawn_hand
+    red = np.zeros((120, 160, 3), np.uint8)
+    red[..., 0] = 255
+    samples = variants([photo] * 6, [truth] * 6, [3] * 6, seed=1, real_photos=[red])
+    for sample in samples:
+        if sample.variant in ("busy", "no hand"):
+            image = np.asarray(sample.image, np.float32)
+            assert np.median(image[..., 1]) < 40 and image[..., 0].max() > 60, sample.variant
 
 
 def test_further_draws_add_only_the_pictures_made_at_random(drawn_hand):
