@@ -29,24 +29,6 @@ def robustness_table(test: dict):
         {"The photo": words, "Read right": percent(share), "Pictures": images}
         for words, share, images in robustness(test)
     ]
-    real_webcam = test["variants"].get("real webcam")
-    if real_webcam:
-        rows.append(
-            {
-                "The photo": "A real webcam frame of a room it never saw: it finds the hand",
-                "Read right": percent(real_webcam["hand_found"]),
-                "Pictures": real_webcam["images"],
-            }
-        )
-    no_hand = test["variants"].get("no hand")
-    if no_hand:
-        rows.append(
-            {
-                "The photo": "A real photo without a hand: it says so",
-                "Read right": percent(no_hand["flagged"]),
-                "Pictures": no_hand["images"],
-            }
-        )
     st.dataframe(rows, hide_index=True, width="stretch")
 
 

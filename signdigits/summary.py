@@ -17,16 +17,17 @@ VARIANT_WORDS = {
     "outline": "Only the hand's outline, drawn",
     "thin outline": "The outline drawn with a thin pen",
     "thick outline": "The outline drawn with a thick pen",
+    "real webcam": "A real webcam frame of a room it never saw: it finds the hand",
+    "no hand": "A real photo without a hand: it says so",
 }
+#: What counts as read right in the rows that show no digit.
+SCORE_KEYS = {"real webcam": "hand_found", "no hand": "flagged"}
 
 
 def robustness(test: dict) -> list[tuple[str, float, int]]:
     """``(kind of photo in words, share read right, photos)`` per variant, in report order."""
-    return [
-        (VARIANT_WORDS.get(name, name), row["accuracy"], row["images"])
-        for name, row in test["variants"].items()
-        if "accuracy" in row
-    ]
+    return [(VARIANT_WORDS.get(name, name), row[SCORE_KEYS.get(name, "accuracy")], row["images"])
+            for name, row in test["variants"].items()]  # fmt: skip
 
 
 def confusions(matrix, count: int = 3) -> list[tuple[int, int, int, int]]:
