@@ -11,7 +11,7 @@ box's error (shift and size jitter), any side (mirroring), angle (rotation), bac
 (the photo's own wall, a pasted-in background, or the canvas of a drawing), light and
 camera (contrast, brightness, gamma, vignette, blur, low resolution, noise, occlusion).
 Scenes (:func:`hand_scenes`) paste the hand anywhere in a frame, at 20-100 % of its
-height, or leave it out, and give the hand's exact box; views of real webcam frames
+height, or draw it (filled or its outline), or leave it out, and give the hand's exact box; views of real webcam frames
 (:func:`real_frames`) move their boxed hands with them. A quarter of both are grey.
 
 The crops use only operations XLA compiles (training compiles them); the scenes use
@@ -38,7 +38,10 @@ PEN_PIXELS = (1, 2, 3)
 OWN_WALL, PASTED, SILHOUETTE = 0.45, 0.4, 0.08  # the rest (0.07): outlines
 # Scenes: hand box height as a share of the frame, empty frames, frames of a plain photo.
 SCENE_MIN_HEIGHT, SCENE_MAX_HEIGHT = 0.2, 1.0
-NO_HAND, PLAIN_PHOTO, DRAWN = 0.25, 0.15, 0.05
+NO_HAND, PLAIN_PHOTO, DRAWN = 0.25, 0.15, 0.1
+#: Half the drawn scenes are outlines, their line this many pixels wide (1-4 % of a hand
+#: filling the frame, more of a smaller one).
+SCENE_PEN_PIXELS = (2, 3, 5)
 SCENE_ROTATION_DEGREES = 30.0
 SCENE_STRETCH = 0.3  # log-scale anisotropy: photos of any aspect are squeezed to a square
 ARM = 0.5  # share of hands whose forearm goes on past the photo's edge
@@ -161,6 +164,16 @@ def _outline(mask, width):
     return grown - shrunk
 
 
+def _drawn_outline(mask, pens, seed, salt):
+    """The outline of each (B, H, W, 1) mask as drawn with one of the ``pens`` (line
+    widths in pixels), picked at random per mask."""
+    pen = tf.random.stateless_uniform([tf.shape(mask)[0], 1, 1, 1], _stream(seed, salt), 0, len(pens), tf.int32)
+    band = tf.zeros_like(mask)
+    for index, width in enumerate(pens):
+        band = tf.where(pen == index, _outline(mask, width), band)
+    return band
+
+
 def photometric(gray, seed, strength=1.0):
     """Other light and cameras on a (B, H, W, 1) batch of gray values in [0, 1]."""
     n, size = tf.shape(gray)[0], tf.shape(gray)[1]
@@ -233,10 +246,7 @@ def hand_crops(photos, masks, boxes, bank, seed, strength=1.0, ramp=1.0):
     ink = _uniform(seed, 8, [n, 1, 1, 1], 0.2, 0.8)
     solid = tf.cast(alpha > 0.5, tf.float32)
     silhouette = canvas + (ink - canvas) * solid
-    pen = tf.random.stateless_uniform([n, 1, 1, 1], _stream(seed, 23), 0, len(PEN_PIXELS), tf.int32)
-    lines = [_outline(solid, width) for width in PEN_PIXELS]
-    band = tf.where(pen == 0, lines[0], tf.where(pen == 1, lines[1], lines[2]))
-    outline = canvas + (ink - canvas) * band
+    outline = canvas + (ink - canvas) * _drawn_outline(solid, PEN_PIXELS, seed, 23)
     gray = tf.where(mode < OWN_WALL, hand,
                     tf.where(mode < OWN_WALL + PASTED, pasted,
                              tf.where(mode < OWN_WALL + PASTED + SILHOUETTE, silhouette, outline)))
@@ -332,7 +342,10 @@ def hand_scenes(photos, masks, boxes, bank, seed, size=LOCATOR_SIZE):
     drawn = _chance(seed, 9, n, DRAWN)[:, None, None, None]
     canvas = _uniform(seed, 10, [n, 1, 1, 3], 200.0, 255.0)
     ink = _uniform(seed, 11, [n, 1, 1, 3], 60.0, 230.0)
-    scene = tf.where(drawn, canvas + (ink - canvas) * tf.cast(inside > 0.5, tf.float32), scene)
+    solid = tf.cast(inside > 0.5, tf.float32)
+    outline = _drawn_outline(solid, SCENE_PEN_PIXELS, seed, 19)
+    inked = tf.where(_chance(seed, 20, n, 0.5)[:, None, None, None], outline, solid)
+    scene = tf.where(drawn, canvas + (ink - canvas) * inked, scene)
     empty = _chance(seed, 12, n, NO_HAND)
     scene = _camera(tf.where(empty[:, None, None, None], background, scene), seed, 13)
 

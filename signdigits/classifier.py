@@ -76,7 +76,7 @@ class Localizer:
     def locate(self, pictures: np.ndarray, sizes) -> tuple[np.ndarray, np.ndarray]:
         """Locator inputs (N, LOCATOR_SIZE, LOCATOR_SIZE, 3) of pictures of ``sizes`` (width,
         height) -> the likeliest hand's box (N, 4) in those pictures' pixels, its probability (N,)."""
-        boxes, scores = read_hand(self._forward(pictures))
+        boxes, scores = read_hand(self._forward(pictures), self.info.get("hand_score"))
         return boxes * np.tile(np.asarray(sizes, np.float32).reshape(-1, 2), 2), scores
 
     def find(self, decoded: list[Decoded]) -> tuple[np.ndarray, np.ndarray]:

@@ -35,7 +35,7 @@ from signdigits.augment import hand_crops, hand_scenes, real_frames
 from signdigits.backend import keras, tf
 from signdigits.data import TEST_FRACTION, VAL_FRACTION, Dataset, load_dataset, split_indices  # noqa: F401
 from signdigits.evaluate import TEST_DRAWS
-from signdigits.hand_grid import CHANNELS, GRID, read_hand
+from signdigits.hand_grid import CHANNELS, GRID, fit_calibration, read_hand
 from signdigits.labels import INDEX_TO_DIGIT
 from signdigits.model import build_localizer, build_model, save_model
 from signdigits.real_scenes import (
@@ -414,10 +414,10 @@ def validation_scenes(hands: Hands, rows, bank, real: RealScenes, seed: int, cop
     return np.concatenate(images).astype(np.float32), np.concatenate(targets), np.asarray(kinds)
 
 
-def localizer_quality(outputs, targets, kinds) -> dict:
-    """How well the localizer's answers (``outputs``) meet ``targets``, per kind of
-    validation material (:func:`validation_scenes`)."""
-    boxes, scores = read_hand(outputs)
+def localizer_quality(outputs, targets, kinds, calibration=None) -> dict:
+    """How well the localizer's answers (``outputs``, their scores calibrated by
+    ``calibration``) meet ``targets``, per kind of validation material (:func:`validation_scenes`)."""
+    boxes, scores = read_hand(outputs, calibration)
     has_hand = targets[:, 0, 4] > 0.5
     made = kinds == "made"
     iou = box_iou(targets[made & has_hand, 0, :4], boxes[made & has_hand].astype(np.float32)).numpy()
@@ -462,8 +462,10 @@ def train_localizer(config: LocalizerConfig, log=lambda m: print(m, flush=True))
         validation_data=(val_images, val_targets), validation_batch_size=256, verbose=0,
         callbacks=callbacks,
     )  # fmt: skip
-    quality = localizer_quality(localizer.predict(val_images, batch_size=256, verbose=0), val_targets, val_kinds)
-    info = {"seed": config.seed, "validation": quality, "split": split_kind,
+    outputs = localizer.predict(val_images, batch_size=256, verbose=0)
+    calibration = fit_calibration(read_hand(outputs)[1], val_targets[:, 0, 4] > 0.5)
+    quality = localizer_quality(outputs, val_targets, val_kinds, calibration)
+    info = {"seed": config.seed, "validation": quality, "split": split_kind, "hand_score": calibration,
             "test_participants": sorted(int(p) for p in np.unique(dataset.participants[test_rows]))}
     save_model(localizer, config.output, None, info)
     serving = write_serving(config.output, LOCALIZER, val_images)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from signdigits.hand_grid import CHANNELS, GRID, OUTPUTS, grid_outputs, read_hand
+from signdigits.hand_grid import CHANNELS, GRID, OUTPUTS, fit_calibration, grid_outputs, read_hand
 
 
 @pytest.mark.parametrize("box", [(0.1, 0.2, 0.5, 0.9), (0.0, 0.0, 1.0, 1.0), (0.7, 0.05, 0.99, 0.3)])
@@ -23,3 +23,15 @@ def test_the_likeliest_cell_wins_and_boxes_stay_in_the_picture():
     np.testing.assert_allclose(boxes[0], [cx - 0.15, cy - 0.15, cx + 0.15, cy + 0.15], atol=1e-6)
     assert scores.tolist() == pytest.approx([0.9, 0.2])
     assert boxes.min() >= 0.0 and boxes.max() <= 1.0
+
+
+def test_calibration_makes_peaks_probabilities():
+    """Peaks that are hands mostly above 0.5, the others mostly below (they overlap): the
+    fitted scaling reads a peak of 0.93 as nearly sure, 0.3 as unlikely, keeping the order."""
+    rng = np.random.default_rng(0)
+    hands, empty = rng.uniform(0.45, 0.97, 300), rng.uniform(0.05, 0.55, 300)
+    calibration = fit_calibration(np.concatenate([hands, empty]), np.r_[np.ones(300), np.zeros(300)])
+    grid = np.stack([grid_outputs((0.2, 0.2, 0.6, 0.8), s) for s in (0.3, 0.6, 0.93)])
+    raw = read_hand(grid)[1]
+    scaled = read_hand(grid, calibration)[1]
+    assert scaled[2] > 0.97 > raw[2] and scaled[0] < 0.1 and np.all(np.diff(scaled) > 0)
