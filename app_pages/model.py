@@ -10,6 +10,7 @@ from signdigits.report import read_report
 from signdigits.summary import confusions, robustness
 
 MISTAKES_SHOWN = 3
+ROW_PIXELS = 35  # a table row's height in Streamlit's dataframe
 
 
 def headline(report: dict):
@@ -29,7 +30,8 @@ def robustness_table(test: dict):
         {"The photo": words, "Read right": percent(share), "Pictures": images}
         for words, share, images in robustness(test)
     ]
-    st.dataframe(rows, hide_index=True, width="stretch")
+    # every row shown, none behind a scroll bar
+    st.dataframe(rows, hide_index=True, width="stretch", height=ROW_PIXELS * (len(rows) + 1) + 3)
 
 
 def mistakes(test: dict):
