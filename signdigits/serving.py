@@ -158,16 +158,19 @@ class LiteRuntime:
 
 
 def _fixed_flatten(model):
-    """``model`` with each Flatten as a reshape to its fixed width. The converter turns a
-    Flatten into SHAPE, STRIDED_SLICE, PACK and a RESHAPE to a computed shape, which
-    XNNPack does not take, so the net ran in two pieces with TensorFlow Lite's own kernels
-    between them; a fixed reshape keeps it whole (a batch 1.1x as fast here)."""
+    """``model`` with each Flatten and Reshape as a reshape to its fixed width. The
+    converter turns them into SHAPE, STRIDED_SLICE, PACK and a RESHAPE to a computed shape,
+    which XNNPack does not take, so the net ran in two pieces with TensorFlow Lite's own
+    kernels between them; a fixed reshape keeps it whole (a batch 1.1x as fast here)."""
     from signdigits.backend import keras
 
     inputs = keras.Input(model.input_shape[1:], name=model.inputs[0].name)
     x = inputs
     for layer in model.layers[1:]:  # a plain stack (model.SAFE_LAYERS), input first
-        x = keras.ops.reshape(x, (-1, math.prod(x.shape[1:]))) if isinstance(layer, keras.layers.Flatten) else layer(x)
+        if isinstance(layer, keras.layers.Flatten | keras.layers.Reshape):
+            x = keras.ops.reshape(x, (-1, *layer.compute_output_shape(x.shape)[1:]))
+        else:
+            x = layer(x)
     return keras.Model(inputs, x, name=model.name)
 
 
