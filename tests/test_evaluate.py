@@ -67,7 +67,7 @@ def test_evaluate_on_a_few_real_photos(classifier, photo_paths):
     digits = [int(p.parent.name) for p in photo_paths[::400]]
     samples = variants(photos, [hand_mask(p) for p in photos], digits, seed=0)
     result = evaluate(classifier, samples)
-    assert set(result["variants"]) == set(VARIANTS)
+    assert set(result["variants"]) == set(VARIANTS) - {"real webcam"}  # no frames given
     assert result["variants"]["plain"]["accuracy"] >= 0.75
     assert 0.0 <= result["ece"] <= 1.0 and result["temperature"] == classifier.temperature
     table = format_table(result)

@@ -128,11 +128,13 @@ def test_closing_the_page_mid_batch(browser, server, batch_folder, server_tmp, p
 
     expected = cli_rows(batch_folder, classifier, tmp_path, monkeypatch)
     assert len(app_rows) == PHOTOS and sorted(app_rows) == sorted(expected)
+    assert sum(row["error"] == "" for row in expected.values()) >= PHOTOS - 2  # nearly all have a hand found
     for name, row in expected.items():
         got = app_rows[name]
-        assert got["digit"] == row["digit"] and got["error"] == row["error"] == "", name
+        assert got["digit"] == row["digit"] and got["error"] == row["error"], name
         for column in ["confidence", *(f"p{d}" for d in range(10))]:
-            assert float(got[column]) == pytest.approx(float(row[column]), abs=2e-6), name
+            if row[column]:  # empty where no hand was found
+                assert float(got[column]) == pytest.approx(float(row[column]), abs=2e-6), name
 
     # nothing was written: not in the repository, the uploaded folder, or the server's TMPDIR
     assert healthy(url)
