@@ -202,13 +202,22 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _installed(*packages: str) -> bool:
+    """Whether ``packages`` can be imported, found without importing them: a process that
+    imported TensorFlow would hand its peak memory on to the children bench measures in."""
+    import importlib.util
+
+    try:
+        return all(importlib.util.find_spec(package) is not None for package in packages)
+    except ImportError:
+        return False
+
+
 def cmd_bench(args) -> int:
     from signdigits import TRAIN_INSTALL
     from signdigits.bench import run_benchmark
 
-    try:
-        import signdigits.backend  # noqa: F401  (the baseline it measures against is Keras)
-    except ImportError:
+    if not _installed("tensorflow", "keras"):  # the baseline it measures against is Keras
         _stderr(f"error: bench measures against the Keras runtime, which needs TensorFlow and Keras: {TRAIN_INSTALL}")
         return 2
 
