@@ -151,13 +151,14 @@ class RealScenes:
     photos: np.ndarray
 
     @classmethod
-    def load(cls, scenes_dir, split: str) -> "RealScenes":
+    def load(cls, scenes_dir, split: str, frames: bool = True) -> "RealScenes":
+        """The ``split`` side; without ``frames``, its photos alone (the classifier's)."""
         try:
-            frames = webcam_frames(split, scenes_dir)
+            found = webcam_frames(split, scenes_dir) if frames else []
             photos = caltech_photos(split, scenes_dir)
         except ScenesMissing as exc:
             raise TrainingError(f"{exc}; give their folder with --scenes.") from exc
-        return cls(squares([f.path for f in frames], BANK_SIDE), frame_targets(frames), squares(photos, BANK_SIDE))
+        return cls(squares([f.path for f in found], BANK_SIDE), frame_targets(found), squares(photos, BANK_SIDE))
 
 
 def _bank(config, real: RealScenes) -> np.ndarray:
@@ -593,7 +594,7 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
         )
     dataset, hands, (train_rows, val_rows, test_rows, split_kind) = _prepare_run(config, log)
     hands.boxes[:] = crop_boxes(hands, config.localizer)
-    bank = _bank(config, RealScenes.load(config.scenes_dir, "train"))
+    bank = _bank(config, RealScenes.load(config.scenes_dir, "train", frames=False))
     gray_bank = (bank.astype(np.float32) @ np.float32([0.299, 0.587, 0.114]))[..., None]
     batches = BatchMaker(hands, train_rows, dataset.y[train_rows], gray_bank, config.seed,
                          config.batch_size)  # fmt: skip
