@@ -79,7 +79,8 @@ def show_answer(reader: LiveReader) -> None:
 def live_page() -> None:
     st.header(":material/videocam: Live camera")
     st.caption("Hold one hand up to the camera and sign a digit: the box shows where the hand was "
-               f"found, and the answer changes as you move. Below {percent(ui.threshold())} it says *not sure*.")  # fmt: skip
+               "found, and the answer changes as you move. "
+               f"Below {percent(ui.threshold())} it says *not sure*.")  # fmt: skip
     reader = session_reader(ui.classifier())  # the app's one copy of the models
     reader.threshold = ui.threshold()  # the setting (top right) holds here too
     video_column, answer_column = st.columns([3, 2], gap="large")

@@ -21,12 +21,15 @@ import _common  # noqa: E402, F401  (puts the project on the path)
 import signdigits.backend  # noqa: E402, F401
 from signdigits import evaluate as ev  # noqa: E402
 from signdigits.classifier import Classifier  # noqa: E402
-from signdigits.data import load_dataset  # noqa: E402
+from signdigits.data import (
+    load_dataset,  # noqa: E402
+    split_indices,  # noqa: E402
+)
 from signdigits.pictures import display_photo  # noqa: E402
 from signdigits.preprocess import decode  # noqa: E402
 from signdigits.scenes import hand_mask, mask_box  # noqa: E402
 from signdigits.sources import IMAGE_SUFFIXES  # noqa: E402
-from signdigits.training import TrainConfig, box_iou, split_indices  # noqa: E402
+from signdigits.training import TrainConfig, box_iou  # noqa: E402
 
 
 def true_boxes(photo, mask, sample, pasted):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
+from signdigits.real_scenes import hand_found
 from signdigits.scenes import background, drawing, mask_box, paste_hand, shipped_pictures
 from signdigits.serving import calibrated
 
@@ -207,8 +208,6 @@ def calibration(confidence, correct, bins: int = ECE_BINS) -> tuple[float, list[
 def evaluate(classifier, samples) -> dict:
     """Accuracy and ECE per variant, missed hands, hands found in real webcam frames,
     flagged hand-less scenes, the overall ECE and its bins."""
-    from signdigits.real_scenes import hand_found
-
     logs, predictions = _log_probabilities(classifier, samples)
     hand_scores = np.asarray([1.0 if p.hand_score is None else p.hand_score for p in predictions])
     probs = _softmax(logs, classifier.temperature) * hand_scores[:, None]  # as the answers give them

@@ -15,7 +15,6 @@ only (no custom code), the expected shapes and metadata.
 import hashlib
 import json
 import logging
-import math
 import os
 import tempfile
 import threading

@@ -33,7 +33,7 @@ from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH, report_dir_fo
 from signdigits.atomic import atomic_path
 from signdigits.augment import hand_crops, hand_scenes, real_frames
 from signdigits.backend import keras, tf
-from signdigits.data import TEST_FRACTION, VAL_FRACTION, Dataset, load_dataset, split_indices  # noqa: F401
+from signdigits.data import TEST_FRACTION, VAL_FRACTION, Dataset, load_dataset, split_indices
 from signdigits.evaluate import TEST_DRAWS
 from signdigits.hand_grid import CHANNELS, GRID, fit_calibration, read_hand
 from signdigits.labels import INDEX_TO_DIGIT
@@ -266,7 +266,8 @@ class KeepBest(keras.callbacks.Callback):
             self.best = {"val_loss": loss, "epoch": epoch + 1}
         record = {"epochs": epoch + 1, "best": self.best,
                   "history": {key: list(values) for key, values in self.history.items()},
-                  "seed_states": [np.asarray(g.state.value).tolist() for g in _seed_generators(self.model)]}  # fmt: skip
+                  "seed_states": [np.asarray(g.state.value).tolist()
+                                  for g in _seed_generators(self.model)]}  # fmt: skip
         with atomic_path(self.record) as temporary:
             temporary.write_text(json.dumps({"latest": record, "previous": self.latest}))
         self.previous, self.latest, self.epochs = self.latest, record, epoch + 1

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from signdigits import report_dir_for, training
-from signdigits.data import Dataset
+from signdigits.data import Dataset, split_indices
 from signdigits.labels import INDEX_TO_DIGIT
 from signdigits.model import load_model
 from signdigits.serving import LOCALIZER
-from signdigits.training import LocalizerConfig, TrainConfig, split_indices, train, train_localizer
+from signdigits.training import LocalizerConfig, TrainConfig, train, train_localizer
 from tests.conftest import SYNTHETIC_DIGITS as DIGITS
 from tests.conftest import SYNTHETIC_PEOPLE as PARTICIPANTS
 from tests.conftest import TEST_SEED, TINY_BANK

@@ -49,7 +49,7 @@ def test_a_heic_photo_is_read_and_the_limits_are_stated(page, heic_file):
 
 
 @pytest.mark.slow
-def test_a_64_megapixel_phone_jpeg_is_read(page, phone_jpeg):
+def test_a_64_megapixel_phone_jpeg_is_read(page, phone_jpeg):  # noqa: F811 (the fixture)
     """Decoded at reduced scale (libjpeg), never whole: the answer, not "too large"."""
     path, digit = phone_jpeg
     page.locator(".st-key-photo input[type=file]").set_input_files(str(path))
