@@ -7,11 +7,9 @@ resumed run) with the same seed sees exactly the same batches.
 
 Crops (:func:`hand_crops`) imitate what the classifier is shown at run time: the square
 around a found hand (:data:`signdigits.preprocess.CROP_SCALE` times its box), with the
-box's error (shift and size jitter), any side (mirroring), angle (rotation), other hands
-and views (a keystone and an elastic warp: a camera not square to the hand, other
-fingers' lengths and spreads, a mouse's wobbly line), background (the photo's own wall, a
-pasted-in background, or the canvas of a drawing), light and camera (contrast,
-brightness, gamma, vignette, blur, sharpening, low resolution, noise, occlusion).
+box's error (shift and size jitter), any side (mirroring), angle (rotation), background
+(the photo's own wall, a pasted-in background, or the canvas of a drawing), light and
+camera (contrast, brightness, gamma, vignette, blur, low resolution, noise, occlusion).
 Scenes (:func:`hand_scenes`) paste the hand anywhere in a frame, at 20-100 % of its
 height, or draw it (filled or its outline), or leave it out, and give the hand's exact box; views of real webcam frames
 (:func:`real_frames`) move their boxed hands with them. A quarter of both are grey.
@@ -27,17 +25,13 @@ from signdigits.backend import tf
 from signdigits.preprocess import CROP_SCALE, LOCATOR_SIZE
 
 # Crops: how far the localizer's box may be off, and the other variations.
-CROP_ZOOM = 0.2  # log-scale jitter of the crop's size: framed a little wider or narrower
+CROP_ZOOM = 0.15  # log-scale jitter of the crop's size
 CROP_SHIFT = 0.10  # jitter of its centre, as a share of its side
 CROP_ASPECT = 0.08  # log-scale anisotropy (other hand shapes)
 #: Share of crops whose box runs on down the forearm, as the localizer's box does where a
 #: photo shows the arm, and by how much at most (a share of the hand's height).
 ARM_IN_BOX_CHANCE, ARM_IN_BOX = 0.25, 0.6
 ROTATION_DEGREES = 25.0
-#: Other views and other hands: a keystone of up to this share of the crop's side at its
-#: corners, and an elastic field of offsets up to about ELASTIC_PIXELS, smooth between
-#: knots ELASTIC_GRID to a side (a knot per finger's width).
-KEYSTONE, ELASTIC_PIXELS, ELASTIC_GRID = 0.08, 1.5, 6
 #: Widths of a drawn outline's line in a crop, pixels: a pen of 2-6 % of the hand's height.
 PEN_PIXELS = (1, 2, 3)
 # Shares of the crop's background: the photo's own wall, a pasted background, drawings.
@@ -56,9 +50,8 @@ GREY_SCENES = 0.25  # share of the localizer's scenes and frames shown grey
 # frame zoomed out into black borders fills down to 1 / FRAME_ZOOM_OUT of the view.
 FRAME_CROP_LEAST, FRAME_ZOOM_OUT = 0.55, 1.4
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601-2, as Pillow's convert("L")
-# Camera: shares of crops blurred (3x3 mean), sharpened (a phone's unsharp mask, this
-# strong at most) or shot at half the resolution and scaled up.
-BLUR_CHANCE, SHARPEN_CHANCE, SHARPEN, LOW_RES_CHANCE = 0.2, 0.15, 1.0, 0.15
+# Camera: shares of crops blurred (3x3 mean) or shot at half the resolution and scaled up.
+BLUR_CHANCE, LOW_RES_CHANCE = 0.2, 0.15
 
 
 def _stream(seed, salt):
@@ -83,20 +76,16 @@ def _warp(images, rows, output_size, fill_mode="NEAREST"):
     )  # fmt: skip
 
 
-def _sampled_warp(images, rows, output_size, fill_mode="NEAREST", offsets=None):
+def _sampled_warp(images, rows, output_size, fill_mode="NEAREST"):
     """:func:`_warp` (fill modes NEAREST and REFLECT) in plain gathers, which XLA compiles
     (it has no kernel for ``ImageProjectiveTransformV3``); the crops go through it,
-    compiled in training. ``offsets`` (B, S, S, 2) move each output pixel (x, y) before
-    ``rows`` map it: a warp that no matrix makes."""
+    compiled in training."""
     height, width, channels = tf.shape(images)[1], tf.shape(images)[2], tf.shape(images)[3]
     fw, fh = tf.cast(width, tf.float32), tf.cast(height, tf.float32)
     pixels = tf.cast(tf.range(output_size), tf.float32)
-    px, py = pixels[None, None, :], pixels[None, :, None]
-    if offsets is not None:
-        px, py = px + offsets[..., 0], py + offsets[..., 1]
     r = rows[:, :, None, None]
-    x = r[:, 0] * px + r[:, 1] * py + r[:, 2]
-    y = r[:, 3] * px + r[:, 4] * py + r[:, 5]
+    x = r[:, 0] * pixels[None, None, :] + r[:, 1] * pixels[None, :, None] + r[:, 2]
+    y = r[:, 3] * pixels[None, None, :] + r[:, 4] * pixels[None, :, None] + r[:, 5]
     if fill_mode == "REFLECT":  # mirrored about the pixels' outer edges, as the kernel does
         def reflect(v, size):
             v = tf.math.floormod(v + 0.5, 2 * size) - 0.5
@@ -156,19 +145,6 @@ def _backgrounds(bank, seed, salt, n, size, warp=_warp):
     return warp(source, rows, size, "REFLECT")
 
 
-def _distortion(seed, salt, n, size, strength):
-    """Offsets (n, size, size, 2) of the output pixels for :func:`_sampled_warp`: a keystone
-    (each side's length changed by up to KEYSTONE, as a camera at an angle sees a hand)
-    plus an elastic field (fingers a little longer, shorter or spread; a wobbly line)."""
-    u = tf.linspace(-1.0, 1.0, size)
-    ux, uy = u[None, None, :], u[None, :, None]
-    keystone = _uniform(seed, salt, [n, 2]) * KEYSTONE * strength * size / 2
-    perspective = tf.stack([keystone[:, 0, None, None] * ux * uy, keystone[:, 1, None, None] * ux * uy], -1)
-    knots = tf.random.stateless_normal([n, ELASTIC_GRID, ELASTIC_GRID, 2], _stream(seed, salt + 1))
-    elastic = tf.image.resize(knots * ELASTIC_PIXELS * strength, [size, size], "bilinear")
-    return perspective + elastic
-
-
 def _box_blur(images):
     """The 3x3 mean of a (B, H, W, C) batch, edges mirrored: sums of shifted copies, four
     times as fast as ``tf.nn.avg_pool2d`` on the scenes' three channels."""
@@ -217,9 +193,6 @@ def photometric(gray, seed, strength=1.0):
     blurred = _box_blur(gray)
     blur = tf.cast(_uniform(seed, 14, shape, 0.0, 1.0) < BLUR_CHANCE * strength, tf.float32)
     gray = blur * blurred + (1.0 - blur) * gray
-    sharpen = _uniform(seed, 26, shape, 0.0, SHARPEN) * strength
-    sharpen *= tf.cast(_uniform(seed, 27, shape, 0.0, 1.0) < SHARPEN_CHANCE * strength, tf.float32)
-    gray = gray + sharpen * (gray - _box_blur(gray))
     coarse = tf.image.resize(tf.nn.avg_pool2d(gray, 2, 2, "VALID"), [size, size])
     low_res = tf.cast(_uniform(seed, 15, shape, 0.0, 1.0) < LOW_RES_CHANCE * strength, tf.float32)
     gray = low_res * coarse + (1.0 - low_res) * gray
@@ -263,8 +236,7 @@ def hand_crops(photos, masks, boxes, bank, seed, strength=1.0, ramp=1.0):
     scale = IMAGE_SIZE / side
     matrix = _rotation(angle) @ _diag(mirror * scale * aspect, scale / aspect)
     rows = _inverse_rows(matrix, center, tf.fill([n, 2], IMAGE_SIZE / 2.0 - 0.5))
-    warped = _sampled_warp(tf.concat([tf.cast(photos, tf.float32), masks], -1), rows, IMAGE_SIZE,
-                           offsets=_distortion(seed, 24, n, IMAGE_SIZE, strength))  # fmt: skip
+    warped = _sampled_warp(tf.concat([tf.cast(photos, tf.float32), masks], -1), rows, IMAGE_SIZE)
     hand, alpha = _gray(warped[..., :3]) / 255.0, warped[..., 3:]
 
     mode = _uniform(seed, 6, [n, 1, 1, 1], 0.0, 1.0) * strength  # at 0: the photo's own wall
