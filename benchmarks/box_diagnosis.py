@@ -21,10 +21,7 @@ import _common  # noqa: E402, F401  (puts the project on the path)
 import signdigits.backend  # noqa: E402, F401
 from signdigits import evaluate as ev  # noqa: E402
 from signdigits.classifier import Classifier  # noqa: E402
-from signdigits.data import (
-    load_dataset,  # noqa: E402
-    split_indices,  # noqa: E402
-)
+from signdigits.data import load_dataset, split_indices  # noqa: E402
 from signdigits.pictures import display_photo  # noqa: E402
 from signdigits.preprocess import decode  # noqa: E402
 from signdigits.scenes import hand_mask, mask_box  # noqa: E402

@@ -11,8 +11,9 @@ box's error (shift and size jitter), any side (mirroring), angle (rotation), bac
 (the photo's own wall, a pasted-in background, or the canvas of a drawing), light and
 camera (contrast, brightness, gamma, vignette, blur, low resolution, noise, occlusion).
 Scenes (:func:`hand_scenes`) paste the hand anywhere in a frame, at 20-100 % of its
-height, or draw it (filled or its outline), or leave it out, and give the hand's exact box; views of real webcam frames
-(:func:`real_frames`) move their boxed hands with them. A quarter of both are grey.
+height, or draw it (filled or its outline), or leave it out, and give the hand's exact
+box; views of real webcam frames (:func:`real_frames`) move their boxed hands with them.
+A quarter of both are grey.
 
 The crops use only operations XLA compiles (training compiles them); the scenes use
 TensorFlow's image kernel, which is twice as fast there as the gathers compiled.
