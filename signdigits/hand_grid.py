@@ -1,4 +1,4 @@
-"""The localizer's answer: a grid of cells over the picture, read back as one hand.
+"""The localizer's answer: a grid of cells over the picture, read back as the likeliest hands.
 
 The localizer (:func:`signdigits.model.build_localizer`) sees the whole picture at
 ``LOCATOR_SIZE`` pixels and answers for each cell of a ``GRID`` x ``GRID`` grid (one per
@@ -6,10 +6,11 @@ The localizer (:func:`signdigits.model.build_localizer`) sees the whole picture 
 the cell, where in the cell (x, y), and that hand's width and height as shares of the
 picture (a centre heat map with a box per cell, as in CenterNet, Zhou et al. 2019). It
 weighs every place of the picture instead of regressing one box, so two hands, a face
-beside a hand or a hand in a corner each get a cell of their own. The answer is the cell
-with the highest probability: its box, and that probability as the probability of a hand,
-calibrated (Platt scaling, fitted on the validation material when the localizer is trained
-and stored in its file): the heat map's peak is trained with a focal loss, not to be a
+beside a hand or a hand in a corner each get a cell of their own. A candidate is the cell
+with the highest probability (the next, the highest outside the boxes before it): its box,
+and that probability as the probability of a hand, calibrated (Platt scaling, fitted on
+the validation material when the localizer is trained and stored in its file): the heat
+map's peak is trained with a focal loss, not to be a
 probability, and a clear hand peaked near 0.93.
 """
 
@@ -24,21 +25,36 @@ CHANNELS = 5
 OUTPUTS = GRID * GRID * CHANNELS
 
 
-def read_hand(outputs: np.ndarray, calibration: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Localizer outputs (N, OUTPUTS) -> the likeliest hand's box ``x0, y0, x1, y1`` (N, 4),
-    shares of the picture, and its probability (N,), calibrated by ``calibration`` (the
-    ``slope`` and ``bias`` of :func:`fit_calibration`) where given."""
+def read_hands(outputs: np.ndarray, calibration: dict | None = None, count: int = 1):
+    """Localizer outputs (N, OUTPUTS) -> the ``count`` likeliest hands' boxes ``x0, y0, x1,
+    y1`` (N, count, 4), shares of the picture, and their probabilities (N, count),
+    calibrated by ``calibration`` (the ``slope`` and ``bias`` of :func:`fit_calibration`)
+    where given. Each is the likeliest cell whose centre lies outside the boxes before it
+    (one hand's neighbouring cells are the same hand); probability 0 where none is left."""
     cells = np.asarray(outputs, np.float32).reshape(-1, GRID * GRID, CHANNELS)
-    best = cells[..., 0].argmax(axis=1)
-    picked = cells[np.arange(len(cells)), best]
-    row, col = np.divmod(best, GRID)
-    cx, cy = (col + picked[:, 1]) / GRID, (row + picked[:, 2]) / GRID
-    half_w, half_h = picked[:, 3] / 2, picked[:, 4] / 2
-    boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
-    scores = picked[:, 0]
+    row, col = np.divmod(np.arange(GRID * GRID), GRID)
+    cx, cy = (col + cells[..., 1]) / GRID, (row + cells[..., 2]) / GRID
+    half_w, half_h = cells[..., 3] / 2, cells[..., 4] / 2
+    boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=-1)
+    scores = cells[..., 0]
     if calibration:
         scores = np.exp(-np.logaddexp(0.0, -(calibration["slope"] * _logit(scores) + calibration["bias"])))
-    return np.clip(boxes, 0.0, 1.0), scores.astype(np.float32)
+    pictures, picked = np.arange(len(cells)), []
+    for _ in range(count):
+        best = scores.argmax(axis=1)
+        box = boxes[pictures, best]
+        picked.append((box, scores[pictures, best]))
+        inside = (cx >= box[:, :1]) & (cx <= box[:, 2:3]) & (cy >= box[:, 1:2]) & (cy <= box[:, 3:4])
+        scores = np.where(inside, 0.0, scores)
+        scores[pictures, best] = 0.0
+    found = np.stack([box for box, _ in picked], axis=1)
+    return np.clip(found, 0.0, 1.0), np.stack([score for _, score in picked], axis=1).astype(np.float32)
+
+
+def read_hand(outputs: np.ndarray, calibration: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The likeliest hand of :func:`read_hands`: boxes (N, 4) and probabilities (N,)."""
+    boxes, scores = read_hands(outputs, calibration)
+    return boxes[:, 0], scores[:, 0]
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

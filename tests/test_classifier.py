@@ -14,7 +14,7 @@ from signdigits import DEFAULT_MODEL_PATH
 from signdigits.classifier import NO_HAND, Classifier
 from signdigits.labels import INDEX_TO_DIGIT
 from signdigits.prediction import Prediction
-from signdigits.preprocess import decode, hand_input
+from signdigits.preprocess import FRAMINGS, decode, hand_input, hand_inputs
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -97,7 +97,7 @@ def test_a_doubtful_hand_makes_a_doubtful_answer(make_tiny_localizer, photo_path
     """Each digit's probability is the classifier's times the localizer's hand score."""
     doubtful = Classifier(DEFAULT_MODEL_PATH, make_tiny_localizer(score=0.7))
     reading = doubtful.find_hand(photo_paths[0])
-    expected = doubtful.probabilities(reading.model_input[None])[0] * reading.hand_score
+    expected = doubtful.probabilities(reading.model_inputs[None])[0] * reading.hand_score
     for prediction in (doubtful.predict(photo_paths[0]), doubtful.predict_reading(reading),
                        next(doubtful.predict_many([("one", photo_paths[0])]))):  # fmt: skip
         assert prediction.hand_score == pytest.approx(0.7, abs=1e-3)
@@ -121,7 +121,7 @@ def test_predict_accepts_every_source_kind(plain, tmp_path, kind):
     prediction = plain.predict(source)
     assert_valid(prediction)
     assert prediction.box == pytest.approx((0, 0, 40, 40), abs=0.01)
-    reference = plain.probabilities(hand_input(decode(data).gray, (0, 0, 40, 40))[None])[0]
+    reference = plain.probabilities(hand_inputs(decode(data).gray, (0, 0, 40, 40))[None])[0]
     assert prediction.probabilities == pytest.approx(reference, abs=1e-6)
 
 
@@ -147,6 +147,19 @@ def test_probability_columns_are_in_digit_order(classifier, photo_paths):
     for row_raw, row_digit in zip(expected, by_digit):
         for index, digit in enumerate(classifier.index_to_digit):
             assert row_digit[digit] == pytest.approx(row_raw[index], abs=1e-4)
+
+
+def test_a_hand_is_read_at_each_framing_and_the_logs_averaged(classifier, photo_paths):
+    """The answer reads the crop at every framing (the first the one shown, then tighter
+    and wider) and takes the mean of their log-probabilities."""
+    reading = classifier.find_hand(photo_paths[0])
+    assert reading.model_inputs.shape == (len(FRAMINGS), 64, 64) and FRAMINGS[0] == 1.0
+    gray, box = decode(photo_paths[0]).gray, reading.box
+    np.testing.assert_array_equal(reading.model_input, hand_input(gray, box))
+    assert not np.array_equal(reading.model_inputs[1], reading.model_inputs[2])
+    each = classifier.log_probabilities(reading.model_inputs)
+    together = classifier.log_probabilities(reading.model_inputs[None])[0]
+    assert together == pytest.approx(each.mean(axis=0), abs=1e-5)
 
 
 def test_top(classifier, photo_paths):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from signdigits.hand_grid import CHANNELS, GRID, OUTPUTS, fit_calibration, grid_outputs, read_hand
+from signdigits.hand_grid import CHANNELS, GRID, OUTPUTS, fit_calibration, grid_outputs, read_hand, read_hands
 
 
 @pytest.mark.parametrize("box", [(0.1, 0.2, 0.5, 0.9), (0.0, 0.0, 1.0, 1.0), (0.7, 0.05, 0.99, 0.3)])
@@ -23,6 +23,21 @@ def test_the_likeliest_cell_wins_and_boxes_stay_in_the_picture():
     np.testing.assert_allclose(boxes[0], [cx - 0.15, cy - 0.15, cx + 0.15, cy + 0.15], atol=1e-6)
     assert scores.tolist() == pytest.approx([0.9, 0.2])
     assert boxes.min() >= 0.0 and boxes.max() <= 1.0
+
+
+def test_the_next_candidate_is_another_place_not_the_same_hand():
+    """A face first, the same face's neighbouring cell (inside its box) skipped, the hand
+    second; a picture with one peak has no second candidate."""
+    cells = np.zeros((2, GRID, GRID, CHANNELS), np.float32)
+    cells[0, 2, 2] = (0.8, 0.5, 0.5, 0.3, 0.3)  # a face
+    cells[0, 2, 3] = (0.7, 0.5, 0.5, 0.3, 0.3)  # the same face, one cell over
+    cells[0, 5, 6] = (0.6, 0.5, 0.5, 0.2, 0.3)  # the hand
+    cells[1, 4, 4] = (0.9, 0.5, 0.5, 1.0, 1.0)  # one hand filling the picture
+    boxes, scores = read_hands(cells.reshape(2, OUTPUTS), count=2)
+    assert boxes.shape == (2, 2, 4) and scores[0].tolist() == pytest.approx([0.8, 0.6])
+    assert (boxes[0, 1, 0] + boxes[0, 1, 2]) / 2 == pytest.approx(6.5 / GRID)
+    assert scores[1, 1] == 0.0
+    np.testing.assert_array_equal(read_hand(cells.reshape(2, OUTPUTS))[0], boxes[:, 0])
 
 
 def test_calibration_makes_peaks_probabilities():

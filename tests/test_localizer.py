@@ -36,7 +36,7 @@ def localizer():
 def locate(localizer, scene):
     decoded = decode(scene)
     boxes, scores = localizer.locate(decoded.locator_input[None], [decoded.size])
-    return boxes[0], float(scores[0])
+    return boxes[0, 0], float(scores[0, 0])
 
 
 def test_finds_a_pasted_hand(localizer, photo_paths):
