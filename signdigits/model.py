@@ -68,7 +68,7 @@ def build_model(
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_localizer(filters=(16, 32, 48, 64, 96, 96), name="signdigits_localizer") -> keras.Model:
+def build_localizer(filters=(24, 48, 64, 96, 128, 128), name="signdigits_localizer") -> keras.Model:
     """The hand localizer: the whole picture at LOCATOR_SIZE x LOCATOR_SIZE RGB -> a grid of
     cells, each with the probability that a hand's centre lies in it, where in the cell, and
     that hand's width and height (:mod:`signdigits.hand_grid`), flattened.
