@@ -10,8 +10,8 @@ beside a hand or a hand in a corner each get a cell of their own. A candidate is
 with the highest probability (the next, the highest outside the boxes before it): its box,
 and that probability as the probability of a hand, calibrated (Platt scaling, fitted on
 the validation material when the localizer is trained and stored in its file): the heat
-map's peak is trained with a focal loss, not to be a
-probability, and a clear hand peaked near 0.93.
+map's peak is trained with a focal loss, not to be a probability, and a clear hand peaked
+near 0.93.
 """
 
 import numpy as np

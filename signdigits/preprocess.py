@@ -353,25 +353,34 @@ def hand_input(gray: Image.Image, box, scale: float = CROP_SCALE) -> np.ndarray:
     """The model input for the hand in ``box`` of ``gray``: its square crop, ``scale`` times
     the box's longer side (beyond the picture's edge filled with the median of its border),
     at 64x64, ``1 - gray/255``."""
+    return _square_crop(gray, box, scale, _border_median(gray))
+
+
+def hand_inputs(gray: Image.Image, box) -> np.ndarray:
+    """The hand in ``box`` of ``gray`` at each of the :data:`FRAMINGS`: (len(FRAMINGS), 64, 64)."""
+    fill = _border_median(gray)
+    return np.stack([_square_crop(gray, box, CROP_SCALE * framing, fill) for framing in FRAMINGS])
+
+
+def _border_median(gray: Image.Image) -> int:
+    pixels = np.asarray(gray)
+    return int(np.median(np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])))
+
+
+def _square_crop(gray: Image.Image, box, scale: float, fill: int) -> np.ndarray:
+    """:func:`hand_input` with the fill beyond the picture's edge given."""
     x0, y0, x1, y1 = crop_square(box, scale)
     inside = (max(0, int(x0)), max(0, int(y0)), min(gray.width, int(np.ceil(x1))),
               min(gray.height, int(np.ceil(y1))))  # fmt: skip
     if inside[0] >= inside[2] or inside[1] >= inside[3]:
         return _as_model_input(Image.new("L", (IMAGE_SIZE, IMAGE_SIZE), 255))
-    scale = IMAGE_SIZE / (x1 - x0)
+    zoom = IMAGE_SIZE / (x1 - x0)
     part = gray.crop(inside)
-    size = (max(1, round(part.width * scale)), max(1, round(part.height * scale)))
+    size = (max(1, round(part.width * zoom)), max(1, round(part.height * zoom)))
     part = part.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
-    pixels = np.asarray(gray)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    square = Image.new("L", (IMAGE_SIZE, IMAGE_SIZE), int(np.median(border)))
-    square.paste(part, (round((inside[0] - x0) * scale), round((inside[1] - y0) * scale)))
+    square = Image.new("L", (IMAGE_SIZE, IMAGE_SIZE), fill)
+    square.paste(part, (round((inside[0] - x0) * zoom), round((inside[1] - y0) * zoom)))
     return _as_model_input(square)
-
-
-def hand_inputs(gray: Image.Image, box) -> np.ndarray:
-    """The hand in ``box`` of ``gray`` at each of the :data:`FRAMINGS`: (len(FRAMINGS), 64, 64)."""
-    return np.stack([hand_input(gray, box, CROP_SCALE * framing) for framing in FRAMINGS])
 
 
 def model_input_to_image(model_input: np.ndarray) -> Image.Image:
