@@ -99,16 +99,11 @@ def parse_args(argv=None) -> list[TrainConfig | LocalizerConfig]:
         default=DEFAULTS.localizer,
         help="the hand localizer the classifier's crops are framed by (default: localizer.h5)",
     )
-    values = vars(parser.parse_args(argv))
-    localizer_only, quick = values.pop("train_localizer"), values.pop("quick")
-    classifier = TrainConfig(**{k: v for k, v in values.items() if v is not None and k != "output"},
-                             output=values["output"] or DEFAULTS.output)  # fmt: skip
-    localizer = LocalizerConfig(**{k: v for k, v in vars(classifier).items()
-                                   if k in LocalizerConfig.__dataclass_fields__})  # fmt: skip
-    localizer.output, localizer.epochs = values["output"] or LOCALIZER_DEFAULTS.output, (
-        values["epochs"] or LOCALIZER_DEFAULTS.epochs)
-    for field in ("steps_per_epoch", "batch_size"):
-        setattr(localizer, field, values[field] or getattr(LOCALIZER_DEFAULTS, field))
+    given = {key: value for key, value in vars(parser.parse_args(argv)).items() if value is not None}
+    localizer_only, quick = given.pop("train_localizer"), given.pop("quick")
+    # what is not given takes each run's own default (output, epochs, steps and batch differ)
+    classifier = TrainConfig(**given)
+    localizer = LocalizerConfig(**{k: v for k, v in given.items() if k in LocalizerConfig.__dataclass_fields__})
     if quick:
         localizer = replace(localizer, output=str(QUICK_FOLDER / "localizer.h5"), epochs=QUICK_LOCALIZER_EPOCHS)
         return [localizer, replace(classifier, output=str(QUICK_FOLDER / "model.h5"), epochs=QUICK_EPOCHS,

@@ -219,6 +219,23 @@ def test_train_model_help(monkeypatch, capsys):
         assert option in out
 
 
+def test_train_model_runs_take_each_models_defaults():
+    """What is not on the command line takes each run's own default; what is, both runs share."""
+    parse_args = runpy.run_path(str(ROOT / "train_model.py"))["parse_args"]
+    (classifier,) = parse_args(["--seed", "3", "--localizer-file", "wide.h5"])
+    assert (classifier.output, classifier.epochs, classifier.batch_size) == (
+        TrainConfig.output, TrainConfig.epochs, TrainConfig.batch_size)
+    assert (classifier.seed, classifier.localizer) == (3, "wide.h5")
+    (localizer,) = parse_args(["--localizer", "--seed", "3", "--steps-per-epoch", "7"])
+    assert isinstance(localizer, LocalizerConfig) and not isinstance(localizer, TrainConfig)
+    assert (localizer.output, localizer.epochs, localizer.batch_size) == (
+        LocalizerConfig.output, LocalizerConfig.epochs, LocalizerConfig.batch_size)
+    assert (localizer.seed, localizer.steps_per_epoch) == (3, 7)
+    first, second = parse_args(["--quick", "--seed", "1"])
+    assert second.localizer == first.output and first.output != LocalizerConfig.output
+    assert (first.seed, second.seed) == (1, 1) and second.epochs < TrainConfig.epochs
+
+
 def test_train_model_reports_dataset_errors(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["train_model.py", "--x", str(tmp_path / "x.npy"),
                                       "--output", str(tmp_path / "m.h5")])  # fmt: skip
