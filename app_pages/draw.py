@@ -11,6 +11,7 @@ SKIN = "#D9A27E"  # a hand-like tone for brush and fill
 CANVAS_BACKGROUND = "#{:02X}{:02X}{:02X}".format(*CANVAS_RGB)
 CANVAS_SIZE = 360
 CROP_SIDE = 560
+CANVAS_TOOLBAR_PX = 24  # room above the canvas for its floating toolbar (download, undo, redo, delete)
 TOOLS = {"Brush": "freedraw", "Rectangle": "rect", "Polygon": "polygon", "Circle": "circle"}
 SKETCH = "sketch_drawing"  # the drawing the canvas starts from: objects and a version
 DRAWN = "sketch_objects"  # what the canvas sent last
@@ -33,6 +34,8 @@ def undo():
 def controls() -> tuple[str, int]:
     """The labelled tools above the canvas: tool, size, undo, clear, the palm outline."""
     tool = st.segmented_control("Tool", list(TOOLS), default="Brush", key="sketch_tool")
+    if tool == "Polygon":
+        st.caption("Click the corners, then the first corner again to close the polygon.")
     size, outline = st.columns([3, 2], vertical_alignment="bottom")
     brush = size.slider("Brush size", 4, 80, 32, key="brush")
     outline.toggle(
@@ -41,8 +44,7 @@ def controls() -> tuple[str, int]:
     with st.container(horizontal=True, gap="small"):
         st.button("Undo last stroke", icon=":material/undo:", on_click=undo, key="undo")
         st.button("Clear", icon=":material/delete:", on_click=restart, args=([],), key="clear")
-    if tool == "Polygon":
-        st.caption("Click the corners, then the first corner again to close the polygon.")
+    st.space(CANVAS_TOOLBAR_PX)  # the canvas's own toolbar floats above its top right corner
     return TOOLS[tool or "Brush"], brush
 
 
