@@ -16,6 +16,8 @@ from signdigits import DEFAULT_MODEL_PATH
 TEST_SEED = int(os.environ.get("SIGNDIGITS_TEST_SEED", "0"))
 #: The photos beside a checkout of this repository; they are never committed to it.
 SHARED_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "sign-language-digits"
+#: The budget for each bundled model file, Keras and LiteRT alike (#26): under 4 MB.
+MODEL_FILE_BUDGET = 4 * 1024 * 1024
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,11 @@ import pytest
 
 from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH, report_dir_for
 from signdigits.labels import INDEX_TO_DIGIT
-from tests.conftest import SHARED_DATA_DIR
+from tests.conftest import MODEL_FILE_BUDGET, SHARED_DATA_DIR
 
 pytestmark = pytest.mark.timeout(600)
 
 REPORT_PATH = report_dir_for(DEFAULT_MODEL_PATH) / "report.json"
-MAX_BYTES = 4 * 1024 * 1024  # each bundled model file stays under 4 MB
 #: How far one draw of the pictures made at random may lie from the report's five-draw mean.
 ONE_DRAW_SPREAD = 0.08
 
@@ -29,7 +28,7 @@ def test_model_files_carry_the_table_the_split_and_the_temperature(classifier, r
     assert classifier.info["test_accuracy"] == pytest.approx(report["test"]["variants"]["plain"]["accuracy"])
     assert classifier.localizer.info["test_participants"] == report["split"]["test_participants"]
     for path in (DEFAULT_MODEL_PATH, DEFAULT_LOCALIZER_PATH):
-        assert path.stat().st_size < MAX_BYTES, path
+        assert path.stat().st_size < MODEL_FILE_BUDGET, path
 
 
 def test_the_evaluate_table_of_the_report(classifier, report, built_dataset):

@@ -24,6 +24,7 @@ from signdigits.serving import (
     load,
     serving_path,
 )  # fmt: skip
+from tests.conftest import MODEL_FILE_BUDGET
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -43,7 +44,7 @@ def test_bundled_serving_files_are_current(source):
     at run time."""
     metadata = _metadata(serving_path(source).read_bytes(), source)
     assert metadata["source_sha256"] == hashlib.sha256(Path(source).read_bytes()).hexdigest()
-    assert serving_path(source).stat().st_size < 4 * 1024 * 1024  # the budget: each model file under 4 MB
+    assert serving_path(source).stat().st_size < MODEL_FILE_BUDGET
 
 
 def test_bundled_serving_file_carries_the_table_and_calibration():
