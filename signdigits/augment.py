@@ -50,6 +50,7 @@ GREY_SCENES = 0.25  # share of the localizer's scenes and frames shown grey
 # Real frames: a view covers at least this share of the frame (and every hand), and a
 # frame zoomed out into black borders fills down to 1 / FRAME_ZOOM_OUT of the view.
 FRAME_CROP_LEAST, FRAME_ZOOM_OUT = 0.55, 1.4
+ANTIALIAS_ZOOM = 0.75  # a view that shrinks its frame below this is blurred first
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601-2, as Pillow's convert("L")
 # Camera: shares of crops blurred (3x3 mean) or shot at half the resolution and scaled up.
 BLUR_CHANCE, LOW_RES_CHANCE = 0.2, 0.15
@@ -271,8 +272,9 @@ def _camera(scenes, seed, salt):
 
 
 def real_frames(frames, targets, seed, n, size=LOCATOR_SIZE):
-    """``n`` views of real frames (K, S, S, 3; uint8, squeezed to a square) whose hands'
-    ``targets`` (K, H, 5) are known: ``(images (n, size, size, 3) in [0, 1], targets (n, H, 5))``.
+    """``n`` views of real frames (K, S, S, 3; uint8, squeezed to a square, S larger than
+    ``size`` so that a view closer in stays sharp) whose hands' ``targets`` (K, H, 5) are
+    known: ``(images (n, size, size, 3) in [0, 1], targets (n, H, 5))``.
 
     A view is a crop of the frame that keeps every hand whole, or the frame zoomed out
     into black borders, a mirror image or not, in other light (:func:`_camera`)."""
@@ -297,6 +299,8 @@ def real_frames(frames, targets, seed, n, size=LOCATOR_SIZE):
     flip = _chance(seed, 64, n, 0.5)
     sign = tf.where(flip, -1.0, 1.0)
     zoom = size / (side * view)  # output pixels per frame pixel
+    # shrunk by a quarter or more: blurred first, as a picture squeezed to the localizer's input is
+    images = tf.where((zoom < ANTIALIAS_ZOOM)[:, None, None, None], _box_blur(images), images)
     rows = _inverse_rows(_diag(sign * zoom, zoom), tf.stack([ox + view / 2, oy + view / 2], 1) * side - 0.5,
                          tf.fill([n, 2], size / 2.0 - 0.5))  # fmt: skip
     images = _warp(images, rows, size, "CONSTANT")

@@ -61,7 +61,8 @@ BACKGROUNDS = 1500  # procedural backgrounds in the bank a run draws from (real 
 #: Draws of the validation people's variants the temperature is fitted on: fitted on one
 #: draw, it came out 0.545 where two other draws gave 0.50.
 CALIBRATION_DRAWS = 3
-BANK_SIDE = 128  # the side backgrounds and real frames are kept at (the localizer's input)
+BANK_SIDE = 128  # the side backgrounds and photos are kept at (the localizer's input)
+FRAME_SIDE = 256  # training's webcam frames: a view closer in is sharp, as the closer looks are
 #: Share of each localizer batch that is real webcam frames; the rest are scenes made of
 #: the dataset's hands on backgrounds (real photos among them) or without a hand.
 REAL_FRAME_SHARE = 0.375
@@ -143,22 +144,22 @@ class Hands:
 
 @dataclass
 class RealScenes:
-    """One side of the real scenes' split, squeezed to BANK_SIDE: webcam frames with their
-    hands' targets (N, MAX_HANDS, 5), and photos without a hand."""
+    """One side of the real scenes' split, squeezed to squares: webcam frames (``frame_side``)
+    with their hands' targets (N, MAX_HANDS, 5), and photos without a hand (BANK_SIDE)."""
 
     frames: np.ndarray
     targets: np.ndarray
     photos: np.ndarray
 
     @classmethod
-    def load(cls, scenes_dir, split: str, frames: bool = True) -> "RealScenes":
+    def load(cls, scenes_dir, split: str, frames: bool = True, frame_side: int = BANK_SIDE) -> "RealScenes":
         """The ``split`` side; without ``frames``, its photos alone (the classifier's)."""
         try:
             found = webcam_frames(split, scenes_dir) if frames else []
             photos = caltech_photos(split, scenes_dir)
         except ScenesMissing as exc:
             raise TrainingError(f"{exc}; give their folder with --scenes.") from exc
-        return cls(squares([f.path for f in found], BANK_SIDE), frame_targets(found), squares(photos, BANK_SIDE))
+        return cls(squares([f.path for f in found], frame_side), frame_targets(found), squares(photos, BANK_SIDE))
 
 
 def _bank(config, real: RealScenes) -> np.ndarray:
@@ -442,7 +443,8 @@ def train_localizer(config: LocalizerConfig, log=lambda m: print(m, flush=True))
     """Train the hand localizer and write it (with a small report) to ``config.output``."""
     started = time.perf_counter()
     dataset, hands, (train_rows, val_rows, test_rows, split_kind) = _prepare_run(config, log)
-    real, held_out = RealScenes.load(config.scenes_dir, "train"), RealScenes.load(config.scenes_dir, "validation")
+    real = RealScenes.load(config.scenes_dir, "train", frame_side=FRAME_SIDE)
+    held_out = RealScenes.load(config.scenes_dir, "validation")  # as the localizer's first look sees them
     log(f"real scenes: {len(real.frames)} webcam frames and {len(real.photos)} photos to train on, "
         f"{len(held_out.frames)} and {len(held_out.photos)} held out for validation")
     batches = BatchMaker(hands, train_rows, dataset.y[train_rows], _bank(config, real), config.seed,

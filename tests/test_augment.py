@@ -97,15 +97,17 @@ def test_scenes_include_empty_ones(batch):
     assert 0.02 < 1 - present.mean() < 0.35
 
 
-def test_views_of_real_frames_keep_every_hand_whole_in_its_box():
+@pytest.mark.parametrize("side", [128, 256])  # 256: training keeps frames sharper than its input
+def test_views_of_real_frames_keep_every_hand_whole_in_its_box(side):
     """Frames (black, each hand a white block) viewed at random: every hand's pixels stay
     in the view and inside its moved box, and the same seed gives the same views."""
-    frames = np.zeros((3, 128, 128, 3), np.uint8)
+    frames = np.zeros((3, side, side, 3), np.uint8)
     targets = np.zeros((3, 2, 5), np.float32)
     for i, hands in enumerate([[(10, 20, 40, 70)], [(60, 30, 100, 110), (5, 5, 30, 40)], [(0, 0, 128, 128)]]):
-        for k, (x0, y0, x1, y1) in enumerate(hands):
+        for k, box in enumerate(hands):
+            x0, y0, x1, y1 = (v * side // 128 for v in box)
             frames[i, y0:y1, x0:x1] = 255
-            targets[i, k] = (x0 / 128, y0 / 128, x1 / 128, y1 / 128, 1.0)
+            targets[i, k] = (x0 / side, y0 / side, x1 / side, y1 / side, 1.0)
     for seed in range(6):
         images, moved = real_frames(tf.constant(frames), tf.constant(targets), tf.constant([seed, 1]), 12)
         images, moved = images.numpy(), moved.numpy()
