@@ -29,8 +29,8 @@ from tests.conftest import MODEL_FILE_BUDGET
 pytestmark = pytest.mark.timeout(300)
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The largest difference in probability the served model may show against Keras.
-PARITY = 1e-4
+#: The largest difference in localizer output the served model may show against Keras.
+PARITY = LOCALIZER.tolerance
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,8 @@ def test_bundled_serving_file_carries_the_table_and_calibration():
 
 
 def test_bundled_models_give_keras_probabilities(classifier, keras_classifier, photo_paths):
-    """On real photos: localizer outputs and calibrated probabilities match within 1e-4."""
+    """On real photos: localizer outputs match within 1e-4; calibrated probabilities, the
+    classifier's weights served as int8, within its tolerance, the same digit nearly always."""
     decoded = [decode(p) for p in photo_paths[::10]]
     pictures = np.stack([d.locator_input for d in decoded])
     sizes = [d.size for d in decoded]
@@ -65,8 +66,9 @@ def test_bundled_models_give_keras_probabilities(classifier, keras_classifier, p
         assert np.abs(served - reference).max() <= PARITY * 100  # boxes in pixels of ~100 px
     inputs = np.stack([r.model_input for r in map(classifier.find_hand, photo_paths[::10])
                        if r.model_input is not None])  # fmt: skip
-    difference = np.abs(classifier.probabilities(inputs) - keras_classifier.probabilities(inputs))
-    assert len(inputs) >= 100 and difference.max() <= PARITY
+    served, reference = classifier.probabilities(inputs), keras_classifier.probabilities(inputs)
+    assert len(inputs) >= 100 and np.abs(served - reference).max() <= CLASSIFIER.tolerance
+    assert np.mean(served.argmax(axis=1) == reference.argmax(axis=1)) >= 0.98
 
 
 def test_a_model_without_its_serving_file_is_converted_once(make_tiny_model, tmp_path, caplog):
