@@ -6,7 +6,8 @@ are its alone: start-up (imports and loading both models), one image bytes -> di
 and without the localizer (warm, the median of 300 calls over 30 pictures in turn, as
 pictures differ in how closely the localizer looks), a batch of 1,000 images through
 ``Classifier.predict_many`` (decoding and localization included; the photos under
-``--photos`` if given, else generated JPEGs) and the process's peak memory. Timings on
+``--photos`` if given, else the ten example photos, each with a hand to read) and the
+process's peak memory. Timings on
 shared machines are noisy: read the ratios, which come from the same run.
 """
 
@@ -23,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH
+from signdigits.pictures import EXAMPLES_DIR
 from signdigits.sources import IMAGE_SUFFIXES
 
 BASELINE, SERVING = "keras", "litert"
@@ -40,9 +42,11 @@ MEASURES = (
 
 
 def sample_images(count: int, photos_dir=None) -> tuple[list[bytes], str]:
-    """``count`` image files' bytes: the photos under ``photos_dir`` (cycled), or generated
-    JPEGs when it is None or holds none."""
-    found = sorted(Path(photos_dir).rglob("*")) if photos_dir else []
+    """``count`` image files' bytes: the photos under ``photos_dir`` (default: the example
+    photos), cycled; generated JPEGs (noise: no hand is found in them, so only the localizer
+    runs) where it holds none."""
+    photos_dir = EXAMPLES_DIR if photos_dir is None else photos_dir
+    found = sorted(Path(photos_dir).rglob("*")) if Path(photos_dir).is_dir() else []
     photos = [p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
     if photos:
         data = [p.read_bytes() for p in photos[:count]]

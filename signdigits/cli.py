@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--localizer", default=DEFAULT_LOCALIZER_PATH,
                        help="hand localizer file (default: bundled)")
     bench.add_argument("--images", type=int, default=1000, help="images in the batch measurement")
-    bench.add_argument("--photos", help="folder of photos to time (default: generated JPEGs)")
+    bench.add_argument("--photos", help="folder of photos to time (default: the ten example photos)")
     bench.set_defaults(run=cmd_bench)
 
     build = commands.add_parser(

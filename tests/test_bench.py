@@ -5,6 +5,7 @@ import json
 import pytest
 
 from signdigits import bench
+from signdigits.pictures import EXAMPLES_DIR
 
 
 @pytest.mark.timeout(300)
@@ -26,8 +27,15 @@ def test_run_benchmark_measures_both_runtimes(tmp_path):
         assert label in text
 
 
+def test_sample_images_default_to_the_example_photos():
+    images, source = bench.sample_images(25)
+    examples = [path.read_bytes() for path in sorted(EXAMPLES_DIR.glob("*.jpg"))]
+    assert len(examples) == 10 and source == f"photos from {EXAMPLES_DIR}"
+    assert images == (examples * 3)[:25]
+
+
 def test_sample_images_without_photos(tmp_path):
-    for photos_dir in (None, tmp_path):  # none given, or a folder without images
+    for photos_dir in (tmp_path, tmp_path / "missing"):  # a folder without images, or none there
         images, source = bench.sample_images(70, photos_dir)
         assert len(images) == 70 and source == "generated 100x100 JPEGs"
         assert all(image[:2] == b"\xff\xd8" for image in images)
