@@ -234,6 +234,7 @@ def test_train_model_runs_take_each_models_defaults():
     first, second = parse_args(["--quick", "--seed", "1"])
     assert second.localizer == first.output and first.output != LocalizerConfig.output
     assert (first.seed, second.seed) == (1, 1) and second.epochs < TrainConfig.epochs
+    assert first.epochs < LocalizerConfig.epochs and second.test_draws < TrainConfig.test_draws
 
 
 def test_train_model_reports_dataset_errors(tmp_path, monkeypatch, capsys):
