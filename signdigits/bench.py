@@ -7,8 +7,8 @@ and without the localizer (warm, the median of 300 calls over 30 pictures in tur
 pictures differ in how closely the localizer looks), a batch of 1,000 images through
 ``Classifier.predict_many`` (decoding and localization included; the photos under
 ``--photos`` if given, else the ten example photos, each with a hand to read) and the
-process's peak memory. Timings on
-shared machines are noisy: read the ratios, which come from the same run.
+process's peak memory. Timings on shared machines are noisy: read the ratios, which come
+from the same run.
 """
 
 import io

@@ -15,6 +15,7 @@ import numpy as np
 
 from signdigits import NUM_CLASSES
 from signdigits.evaluate import format_table
+from signdigits.serving import CLASSIFIER
 
 REPORT_JSON = "report.json"
 
@@ -114,7 +115,8 @@ def _markdown(report: dict) -> str:
         f"(`{report['model_file']}`), best validation epoch {report['history']['best_epoch']}; hand "
         f"localizer `{report['localizer_file']}`, {report['localizer_bytes'] / 1024:.0f} KiB.",
         *([f"- Served as `{report['serving']['file']}` ({report['serving']['bytes'] / 1024:.0f} KiB, "
-            f"LiteRT, int8 weights): its probabilities differ from the Keras model's by at most "
+            f"LiteRT{', int8 weights' if CLASSIFIER.int8_weights else ''}): its probabilities differ "
+            "from the Keras model's by at most "
             f"{report['serving']['max_difference']:.1g} on the {report['serving']['inputs']} test crops."]
           if report.get("serving") else []),
         f"- Training took {report['training_seconds'] / 60:.1f} min, with calibration and "
