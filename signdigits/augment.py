@@ -12,9 +12,7 @@ box's error (shift and size jitter), any side (mirroring), angle (rotation), bac
 camera (contrast, brightness, gamma, vignette, blur, low resolution, noise, occlusion).
 Scenes (:func:`hand_scenes`) paste the hand anywhere in a frame, at 20-100 % of its
 height, or draw it (filled or its outline), or leave it out, and give the hand's exact
-box; views of real webcam frames (:func:`real_frames`) move their boxed hands with them,
-and half of them get a photo of something else (a face, an animal, a thing) pasted in
-beside the hands.
+box; views of real webcam frames (:func:`real_frames`) move their boxed hands with them.
 A quarter of both are grey.
 
 The crops use only operations XLA compiles (training compiles them); the scenes use
@@ -52,11 +50,6 @@ GREY_SCENES = 0.25  # share of the localizer's scenes and frames shown grey
 # Real frames: a view covers at least this share of the frame (and every hand), and a
 # frame zoomed out into black borders fills down to 1 / FRAME_ZOOM_OUT of the view.
 FRAME_CROP_LEAST, FRAME_ZOOM_OUT = 0.55, 1.4
-#: Share of real frames' views with a whole photo squeezed into a rectangle beside the hands
-#: (behind them), its sides this share of the view's: every training frame shows one man in
-#: a few rooms, and these put other faces and things beside his hands.
-PASTED_PHOTO, PASTED_PHOTO_SIDE = 0.5, (0.2, 0.45)
-PASTE_CLEARANCE = 0.1  # a pasted photo keeps this share of a hand's size clear around it
 ANTIALIAS_ZOOM = 0.75  # a view that shrinks its frame below this is blurred first
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601-2, as Pillow's convert("L")
 # Camera: shares of crops blurred (3x3 mean) or shot at half the resolution and scaled up.
@@ -278,47 +271,13 @@ def _camera(scenes, seed, salt):
     return tf.clip_by_value(scenes, 0.0, 255.0) / 255.0
 
 
-def _photos_pasted_in(images, hands, photos, seed, salt):
-    """Each of the (B, S, S, 3) ``images`` with a whole photo of ``photos`` (K, P, P, 3)
-    squeezed into a rectangle of it, on :data:`PASTED_PHOTO` of them, behind every one of
-    its ``hands`` (B, H, 5; boxes as shares, then 1 for a hand) and clear of it."""
-    n, size = tf.shape(images)[0], images.shape[1]
-    width = _uniform(seed, salt, [n], *PASTED_PHOTO_SIDE) * size
-    height = tf.minimum(width * tf.exp(_uniform(seed, salt + 1, [n], -0.3, 0.3)), 0.6 * size)
-    left = _uniform(seed, salt + 2, [n], 0.0, 1.0) * (size - width)
-    top = _uniform(seed, salt + 3, [n], 0.0, 1.0) * (size - height)
-    index = tf.random.stateless_uniform([n], _stream(seed, salt + 4), 0, tf.shape(photos)[0], tf.int32)
-    side = tf.cast(tf.shape(photos)[1], tf.float32)
-    zero = tf.zeros_like(width)
-    rows = tf.stack([side / width, zero, -left * side / width, zero, side / height, -top * side / height], 1)
-    pasted = _warp(tf.cast(tf.gather(photos, index), tf.float32), rows, size, "CONSTANT")
-
-    # pixels (x, y) against each image's rectangle, and against each of its hands' boxes
-    pixels = tf.range(size, dtype=tf.float32) + 0.5
-    x, y = pixels[None, None, :], pixels[None, :, None]
-    at = lambda v: v[:, None, None]  # noqa: E731
-    rectangle = (x >= at(left)) & (x < at(left + width)) & (y >= at(top)) & (y < at(top + height))
-    clear_x = PASTE_CLEARANCE * (hands[..., 2] - hands[..., 0])
-    clear_y = PASTE_CLEARANCE * (hands[..., 3] - hands[..., 1])
-    edge = lambda v: v[:, None, None, :] * size  # noqa: E731
-    x, y = x[..., None], y[..., None]
-    near_hand = ((x >= edge(hands[..., 0] - clear_x)) & (x < edge(hands[..., 2] + clear_x))
-                 & (y >= edge(hands[..., 1] - clear_y)) & (y < edge(hands[..., 3] + clear_y))
-                 & (hands[:, None, None, :, 4] > 0.5))  # fmt: skip
-    near_hand = tf.reduce_any(near_hand, axis=-1)
-    paste = rectangle & ~near_hand & _chance(seed, salt + 5, n, PASTED_PHOTO)[:, None, None]
-    return tf.where(paste[..., None], pasted, images)
-
-
-def real_frames(frames, targets, seed, n, size=LOCATOR_SIZE, photos=None):
+def real_frames(frames, targets, seed, n, size=LOCATOR_SIZE):
     """``n`` views of real frames (K, S, S, 3; uint8, squeezed to a square, S larger than
     ``size`` so that a view closer in stays sharp) whose hands' ``targets`` (K, H, 5) are
     known: ``(images (n, size, size, 3) in [0, 1], targets (n, H, 5))``.
 
     A view is a crop of the frame that keeps every hand whole, or the frame zoomed out
-    into black borders, a mirror image or not, in other light (:func:`_camera`), with one
-    of the ``photos`` (K, P, P, 3; uint8) pasted in beside the hands where they are given
-    (:func:`_photos_pasted_in`)."""
+    into black borders, a mirror image or not, in other light (:func:`_camera`)."""
     index = tf.random.stateless_uniform([n], _stream(seed, 60), 0, tf.shape(frames)[0], tf.int32)
     images, targets = tf.cast(tf.gather(frames, index), tf.float32), tf.gather(targets, index)
     side = tf.cast(tf.shape(frames)[1], tf.float32)
@@ -349,10 +308,8 @@ def real_frames(frames, targets, seed, n, size=LOCATOR_SIZE, photos=None):
     by0, by1 = (targets[..., 1] - oy[:, None]) / view[:, None], (targets[..., 3] - oy[:, None]) / view[:, None]
     flipped = flip[:, None]
     bx0, bx1 = tf.where(flipped, 1.0 - bx1, bx0), tf.where(flipped, 1.0 - bx0, bx1)
-    boxes = tf.where(present[..., None], tf.stack([bx0, by0, bx1, by1, targets[..., 4]], axis=-1), 0.0)
-    if photos is not None:
-        images = _photos_pasted_in(images, boxes, photos, seed, 70)
-    return _camera(images, seed, 65), boxes
+    boxes = tf.stack([bx0, by0, bx1, by1, targets[..., 4]], axis=-1)
+    return _camera(images, seed, 65), tf.where(present[..., None], boxes, 0.0)
 
 
 def hand_scenes(photos, masks, boxes, bank, seed, size=LOCATOR_SIZE):

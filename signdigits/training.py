@@ -382,7 +382,6 @@ class SceneTrainer(keras.Model):
         self.localizer = localizer
         self.batches = batches
         self.frames, self.frame_targets = tf.constant(real.frames), tf.constant(real.targets)
-        self.photos = tf.constant(real.photos)  # pasted into the frames' views
         self.real_count = round(REAL_FRAME_SHARE * batches.batch_size) if len(real.frames) else 0
 
     def call(self, images, training=False):
@@ -393,8 +392,7 @@ class SceneTrainer(keras.Model):
         made = self.batches.batch_size - self.real_count
         images, targets = hand_scenes(photos[:made], masks[:made], boxes[:made], self.batches.bank, seed)
         if self.real_count:
-            frames, frame_targets = real_frames(self.frames, self.frame_targets, seed, self.real_count,
-                                                photos=self.photos)  # fmt: skip
+            frames, frame_targets = real_frames(self.frames, self.frame_targets, seed, self.real_count)
             images, targets = tf.concat([images, frames], 0), tf.concat([one_hand(targets), frame_targets], 0)
         else:
             targets = one_hand(targets)
