@@ -4,10 +4,10 @@ import streamlit as st
 import streamlit_drawable_canvas  # called through the module, so tests can patch st_canvas
 
 import components as ui
-from signdigits.pictures import CANVAS_RGB, display_photo, flatten_drawing, palm_outline
+from signdigits.pictures import CANVAS_RGB, SKIN_RGB, display_photo, flatten_drawing, palm_outline
 from signdigits.preprocess import UnreadableImageError, limits_text
 
-SKIN = "#D9A27E"  # a hand-like tone for brush and fill
+SKIN = "#{:02X}{:02X}{:02X}".format(*SKIN_RGB)
 CANVAS_BACKGROUND = "#{:02X}{:02X}{:02X}".format(*CANVAS_RGB)
 CANVAS_SIZE = 360
 CROP_SIDE = 560

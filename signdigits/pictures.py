@@ -23,6 +23,7 @@ EXAMPLES_DIR = PACKAGE_DIR.parent / "examples"
 CHART_TILE = 100
 CHART_LABEL = 22
 CANVAS_RGB = (242, 242, 240)  # light, like the wall behind the dataset's hands
+SKIN_RGB = (217, 162, 126)  # the drawing canvas's brush and fill: a hand-like tone
 OUTLINE_RGB = (205, 205, 200)  # faint on CANVAS_RGB
 
 

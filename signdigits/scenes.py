@@ -21,6 +21,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
+from signdigits.pictures import CANVAS_RGB, SKIN_RGB
+
 #: Border width (pixels of a 100x100 photo) whose colour defines "wall".
 BORDER = 2
 #: Least chroma distance from the wall that counts as hand, whatever Otsu's threshold says.
@@ -31,9 +33,6 @@ MAX_SPECK_PIXELS = 12
 TRAIN_REGION = 0.6
 #: The side of a crop of a whole held-out photo (split "all"), as a share of its shorter side.
 WHOLE_PICTURE_SHARE = (0.6, 1.0)
-#: Colours of the app's drawing canvas, for silhouettes and outlines.
-CANVAS_RGB = (242, 242, 240)
-SKIN_RGB = (217, 162, 126)
 
 
 def _chroma(rgb: np.ndarray) -> np.ndarray:

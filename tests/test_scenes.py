@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from signdigits.pictures import CANVAS_RGB, SKIN_RGB
 from signdigits.scenes import (
-    CANVAS_RGB,
-    SKIN_RGB,
     background,
     backgrounds,
     drawing,

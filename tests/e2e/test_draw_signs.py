@@ -17,8 +17,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from components import DEFAULT_THRESHOLD
-from signdigits.pictures import CANVAS_RGB, example_paths, flatten_drawing
-from signdigits.scenes import SKIN_RGB, drawing, hand_mask
+from signdigits.pictures import CANVAS_RGB, SKIN_RGB, example_paths, flatten_drawing
+from signdigits.scenes import drawing, hand_mask
 from tests.e2e.conftest import DESKTOP, WAIT_MS, screenshot, settle
 
 pytestmark = pytest.mark.e2e
