@@ -2,10 +2,12 @@
 path) and with the true hand box (from the masks), on the validation people only.
 
     python benchmarks/box_diagnosis.py [--model model.h5] [--localizer localizer.h5]
-                                       [--backgrounds FOLDER]
+                                       [--scenes ../shared/scenes] [--backgrounds FOLDER]
 
-``--backgrounds`` takes the busy scenes and webcam frames from your own photos (any
-picture in FOLDER the app reads, each used with its mirror image) instead of the shipped pictures:
+The busy, dark and webcam-like pictures are made on the validation side's held-out real
+photos, as ``python -m signdigits evaluate --people validation`` makes them (the shipped
+pictures where the real scenes are missing). ``--backgrounds`` takes them from your own
+photos instead (any picture in FOLDER the app reads, each used with its mirror image):
 backgrounds that neither model has seen anything like.
 """
 
@@ -19,11 +21,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402, F401  (puts the project on the path)
 
 import signdigits.backend  # noqa: E402, F401
+from signdigits import DEFAULT_SCENES_DIR  # noqa: E402
 from signdigits import evaluate as ev  # noqa: E402
 from signdigits.classifier import Classifier  # noqa: E402
 from signdigits.data import load_dataset, split_indices  # noqa: E402
 from signdigits.pictures import display_photo  # noqa: E402
 from signdigits.preprocess import decode  # noqa: E402
+from signdigits.real_scenes import ScenesMissing, caltech_photos, photo_arrays  # noqa: E402
 from signdigits.scenes import hand_mask, mask_box  # noqa: E402
 from signdigits.sources import IMAGE_SUFFIXES  # noqa: E402
 from signdigits.training import TrainConfig, box_iou  # noqa: E402
@@ -61,13 +65,21 @@ def main():
     parser.add_argument("--model", default="model.h5")
     parser.add_argument("--localizer", default="localizer.h5")
     parser.add_argument("--seed", type=int, default=2)
+    parser.add_argument("--scenes", default=DEFAULT_SCENES_DIR, help="the real scenes' folder")
     parser.add_argument("--backgrounds", type=Path, help="a folder of your own photos for the busy scenes")
     args = parser.parse_args()
     classifier = Classifier(args.model, args.localizer)
     dataset = load_dataset()
     config = TrainConfig()
     _, rows, _, _ = split_indices(dataset, config.test_fraction, config.val_fraction, config.split_seed)
-    pictures = own_pictures(args.backgrounds) if args.backgrounds else ev.shipped_pictures()
+    pictures, real = ev.shipped_pictures(), None
+    if args.backgrounds:
+        pictures = own_pictures(args.backgrounds)
+    else:
+        try:
+            real = photo_arrays(caltech_photos("validation", args.scenes))
+        except ScenesMissing as exc:
+            print(f"{exc}: the shipped pictures stand in", file=sys.stderr)
     recorded = []
     paste = ev.paste_hand
 
@@ -84,7 +96,7 @@ def main():
         if not (mask.any() and mask_box(mask)[3] > mask_box(mask)[1]):
             continue
         recorded.clear()
-        made = ev.variants_of(photo, mask, digit, np.random.default_rng([args.seed, int(i)]), pictures)
+        made = ev.variants_of(photo, mask, digit, np.random.default_rng([args.seed, int(i)]), pictures, real)
         pasted = list(recorded)
         for sample in made:
             samples.append(sample)
