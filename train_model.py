@@ -82,7 +82,7 @@ def parse_args(argv=None) -> list[TrainConfig | LocalizerConfig]:
     add("--split-seed", type=int, default=DEFAULTS.split_seed,
         help="seed of the split by person; keep the localizer's (default: %(default)s)")
     add("--quick", action="store_true", help=f"train the localizer ({QUICK_LOCALIZER_EPOCHS} epochs) "
-        f"and then the classifier ({QUICK_EPOCHS} epochs) into {QUICK_FOLDER}/, within 15 min, "
+        f"and then the classifier ({QUICK_EPOCHS} epochs) into {QUICK_FOLDER}/ (13-26 min on two cores), "
         "for trying a change")
     add(
         "--resume",
