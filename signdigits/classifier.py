@@ -1,13 +1,13 @@
 """The classifier: one loaded model pair, predictions for one image or a stream of any size.
 
 Every picture takes one path: decode -> the hand localizer finds the hand (or says there
-is none): its likeliest candidates, each looked at closer -> the square around it, framed as
-the training photos frame a hand, and a little tighter and wider -> 64x64 -> the classifier,
-which reads each crop and its mirror image (a left hand is a mirrored right hand) -> the
-mean of their log-probabilities -> probabilities at the calibrated
-temperature stored in the model file, times the localizer's probability that there is a
-hand at all (a digit can be right only where there is one, so a doubtful hand makes a
-doubtful answer). Both models run from their serving files
+is none): its likeliest candidates, each looked at closer (the square around it, and that
+square's mirror image) -> the square around the hand, framed as the training photos frame
+a hand, and a little tighter and wider -> 64x64 -> the classifier, which reads each crop and its mirror
+image (a left hand is a mirrored right hand) -> the mean of their log-probabilities ->
+probabilities at the calibrated temperature stored in the model file, times the
+localizer's probability that there is a hand at all (a digit can be right only where there
+is one, so a doubtful hand makes a doubtful answer). Both models run from their serving files
 (:mod:`signdigits.serving`): no TensorFlow.
 
 Errors are values: an unreadable image, or one without a hand, becomes a
@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH, IMAGE_SIZE
-from signdigits.hand_grid import read_hands
+from signdigits.hand_grid import read_hands, with_mirror_image
 from signdigits.prediction import NO_HAND, Prediction
 from signdigits.preprocess import LOCATOR_SIZE, Decoded, UnreadableImageError, decode, hand_inputs
 from signdigits.serving import CLASSIFIER, LOCALIZER, calibrated, load
@@ -85,11 +85,17 @@ class Localizer:
         self.path = path
         self._forward, _, self.info = load(path, LOCALIZER, runtime)
 
-    def locate(self, pictures: np.ndarray, sizes, count: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    def locate(self, pictures: np.ndarray, sizes, count: int = 1, mirror=False) -> tuple[np.ndarray, np.ndarray]:
         """Locator inputs (N, LOCATOR_SIZE, LOCATOR_SIZE, 3) of pictures of ``sizes`` (width,
         height) -> the ``count`` likeliest hands' boxes (N, count, 4) in those pictures'
-        pixels, their probabilities (N, count)."""
-        boxes, scores = read_hands(self._forward(pictures), self.info.get("hand_score"), count)
+        pixels, their probabilities (N, count); with ``mirror``, each picture's mirror
+        image read too (:func:`~signdigits.hand_grid.with_mirror_image`)."""
+        if mirror:
+            outputs = self._forward(np.concatenate([pictures, pictures[:, :, ::-1]]))
+            outputs = with_mirror_image(outputs[: len(pictures)], outputs[len(pictures) :])
+        else:
+            outputs = self._forward(pictures)
+        boxes, scores = read_hands(outputs, self.info.get("hand_score"), count)
         return boxes * np.tile(np.asarray(sizes, np.float32).reshape(-1, 1, 2), 2), scores
 
     def find(self, decoded: list[Decoded]) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +142,11 @@ class Localizer:
             again.append((i, x0, y0, side))
         if not again:
             return np.zeros(0, int), np.zeros(0, np.float32)
-        found, scores = self.locate(np.stack(squares), [(side, side) for *_, side in again])
+        # a closer look reads the square's mirror image too. On the validation places, real
+        # frames' hands found in colour / grey, whole photos flagged: 97.7 / 80.1 / 95.3 %
+        # without, 97.7 / 93.0 / 95.1 % with (the first look mirrored too, recalibrated: 97.7
+        # / 85.4 / 97.3 %, the localizer's work doubled where now only the closer looks' is)
+        found, scores = self.locate(np.stack(squares), [(side, side) for *_, side in again], mirror=True)
         for (i, x0, y0, _), box in zip(again, found[:, 0]):
             boxes[i] = box + np.float32([x0, y0, x0, y0])
         return np.asarray([i for i, *_ in again], int), scores[:, 0]

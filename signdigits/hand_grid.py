@@ -51,6 +51,16 @@ def read_hands(outputs: np.ndarray, calibration: dict | None = None, count: int 
     return np.clip(found, 0.0, 1.0), np.stack([score for _, score in picked], axis=1).astype(np.float32)
 
 
+def with_mirror_image(outputs: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+    """Localizer outputs (N, OUTPUTS) of pictures, and of their mirror images -> per cell,
+    the higher of the two hand probabilities (a hand the picture hides from it, its mirror
+    image may show) with the picture's own box."""
+    cells = np.array(outputs, np.float32).reshape(-1, GRID, GRID, CHANNELS)
+    flipped = np.asarray(mirrored, np.float32).reshape(-1, GRID, GRID, CHANNELS)[:, :, ::-1]  # columns back
+    cells[..., 0] = np.maximum(cells[..., 0], flipped[..., 0])
+    return cells.reshape(-1, OUTPUTS)
+
+
 def read_hand(outputs: np.ndarray, calibration: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The likeliest hand of :func:`read_hands`: boxes (N, 4) and probabilities (N,)."""
     boxes, scores = read_hands(outputs, calibration)

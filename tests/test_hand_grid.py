@@ -3,7 +3,16 @@
 import numpy as np
 import pytest
 
-from signdigits.hand_grid import CHANNELS, GRID, OUTPUTS, fit_calibration, grid_outputs, read_hand, read_hands
+from signdigits.hand_grid import (
+    CHANNELS,
+    GRID,
+    OUTPUTS,
+    fit_calibration,
+    grid_outputs,
+    read_hand,
+    read_hands,
+    with_mirror_image,
+)
 
 
 @pytest.mark.parametrize("box", [(0.1, 0.2, 0.5, 0.9), (0.0, 0.0, 1.0, 1.0), (0.7, 0.05, 0.99, 0.3)])
@@ -38,6 +47,23 @@ def test_the_next_candidate_is_another_place_not_the_same_hand():
     assert (boxes[0, 1, 0] + boxes[0, 1, 2]) / 2 == pytest.approx(6.5 / GRID)
     assert scores[1, 1] == 0.0
     np.testing.assert_array_equal(read_hand(cells.reshape(2, OUTPUTS))[0], boxes[:, 0])
+
+
+def test_a_hand_its_mirror_image_shows_counts_where_it_is_with_the_pictures_own_box():
+    """The mirror image's columns run the other way: its cell in column GRID - 1 - c is the
+    picture's cell in column c. The surer of the two probabilities counts, the box stays."""
+    seen = np.zeros((GRID, GRID, CHANNELS), np.float32)
+    seen[3, 1] = (0.3, 0.5, 0.5, 0.2, 0.4)  # a doubtful hand in column 1
+    seen[6, 6] = (0.6, 0.2, 0.5, 0.1, 0.1)  # something its mirror image doubts
+    mirrored = np.zeros_like(seen)
+    mirrored[3, GRID - 2] = (0.9, 0.1, 0.9, 0.5, 0.5)  # the same hand, sure, seen mirrored
+    mirrored[6, 1] = (0.2, 0.5, 0.5, 0.1, 0.1)
+    cells = with_mirror_image(seen.reshape(1, OUTPUTS), mirrored.reshape(1, OUTPUTS)).reshape(GRID, GRID, CHANNELS)
+    np.testing.assert_allclose(cells[3, 1], (0.9, 0.5, 0.5, 0.2, 0.4))
+    np.testing.assert_allclose(cells[6, 6], seen[6, 6])
+    boxes, scores = read_hand(cells.reshape(1, OUTPUTS))
+    np.testing.assert_allclose(boxes[0], [0.0875, 0.2375, 0.2875, 0.6375], atol=1e-6)
+    assert scores[0] == pytest.approx(0.9)
 
 
 def test_calibration_makes_peaks_probabilities():
