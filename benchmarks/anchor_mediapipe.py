@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402, F401  (puts the project on the path)
 
 from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH, DEFAULT_SCENES_DIR  # noqa: E402
-from signdigits.evaluate import UNSURE_BELOW, VARIANTS, evaluate, variants  # noqa: E402
+from signdigits.evaluate import FRAME_VARIANTS, UNSURE_BELOW, VARIANTS, evaluate, variants  # noqa: E402
 from signdigits.real_scenes import hand_found  # noqa: E402
 
 MEDIAPIPE_VERSION = "0.10.21"
@@ -234,10 +234,10 @@ class MediaPipeHands:
 
 
 def rgb_of(image) -> np.ndarray:
-    """A sample's image (RGB array, encoded bytes or a path) -> RGB uint8 at its own size,
+    """A sample's image (RGB or grey array, encoded bytes or a path) -> RGB uint8 at its own size,
     turned by its EXIF orientation as the app turns it."""
     if isinstance(image, np.ndarray):
-        return image
+        return image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=-1)  # a grey frame
     with Image.open(io.BytesIO(image) if isinstance(image, bytes) else image) as picture:
         return np.asarray(ImageOps.exif_transpose(picture).convert("RGB"))
 
@@ -273,7 +273,7 @@ def measure(classifier, hands: MediaPipeHands, samples) -> tuple[dict, dict]:
         start = time.perf_counter()
         classifier.predict(rgb)
         seconds["ours"].append(time.perf_counter() - start)
-        if sample.variant == "real webcam":
+        if sample.variant in FRAME_VARIANTS:
             hit = hand is not None and hand_found(hand[0], sample.hands)
         else:
             hit = hand is not None

@@ -17,7 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import ROOT  # puts the project on the path
+
+from signdigits.summary import SCORE_KEYS
 
 
 def train(seed: int, out: Path, own_localizer: bool = True) -> dict:
@@ -45,7 +47,7 @@ def table(reports: dict[int, dict]) -> str:
             cells = [f"{v:.3f}" for v in values]
             spread = f"{min(values):.3f}–{max(values):.3f}"
         else:
-            key = {"no hand": "flagged", "real webcam": "hand_found"}.get(variant, "accuracy")
+            key = SCORE_KEYS.get(variant, "accuracy")
             values = [reports[s]["test"]["variants"][variant][key] for s in seeds]
             cells = [f"{v:.1%}" for v in values]
             spread = f"{min(values):.1%}–{max(values):.1%}"

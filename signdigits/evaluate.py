@@ -14,7 +14,8 @@ or confidence below :data:`UNSURE_BELOW`).
 Judged on sources never trained on: the busy scenes, the webcam frames and the hand-less
 scenes are made of real photos held out from training by category, and real webcam frames
 of held-out places (:mod:`signdigits.real_scenes`) give the row "real webcam": how often
-the hand is found there (its box's centre in a hand's box, 1/3 to 3 times its area).
+the hand is found there (its box's centre in a hand's box, 1/3 to 3 times its area), and
+the same frames in grey the row "real webcam in grey".
 Without real photos (tests), the evaluation region of the shipped pictures stands in.
 """
 
@@ -29,10 +30,12 @@ from signdigits.scenes import background, drawing, mask_box, paste_hand, shipped
 from signdigits.serving import calibrated
 
 VARIANTS = ("plain", "mirrored", "grey", "rotated", "far", "dark", "busy", "webcam", "silhouette",
-            "outline", "thin outline", "thick outline", "real webcam", "no hand")  # fmt: skip
+            "outline", "thin outline", "thick outline", "real webcam", "real webcam in grey", "no hand")  # fmt: skip
 #: The variants that are the same picture in every draw; the others are drawn at random.
 FIXED_VARIANTS = ("plain", "mirrored", "grey", "silhouette", "outline", "thin outline", "thick outline",
-                  "real webcam")  # fmt: skip
+                  "real webcam", "real webcam in grey")  # fmt: skip
+#: The variants of real webcam frames, scored by whether the hand is found.
+FRAME_VARIANTS = ("real webcam", "real webcam in grey")
 #: Draws of the drawn variants in an evaluation of the test people: with one draw, the
 #: bundled model's busy figure moved between 89.0 and 95.5 % from draw to draw, far
 #: between 91.4 and 95.9 % (245 photos).
@@ -122,14 +125,21 @@ def variants(photos, masks, digits, seed: int = 0, draws: int = 1, scenes_per_ph
 
     ``real_photos`` (RGB arrays held out from training) are the backgrounds and the
     hand-less scenes; ``real_frames`` (:class:`signdigits.real_scenes.Frame`, held out)
-    are the "real webcam" row."""
+    are the "real webcam" rows, in colour and in grey."""
     samples = _draw(photos, masks, digits, seed, scenes_per_photo, real_photos)
     samples += [Sample("real webcam", None, frame.path, frame.boxes) for frame in real_frames]
+    samples += [Sample("real webcam in grey", None, _grey(frame.path), frame.boxes) for frame in real_frames]
     for draw in range(1, draws):
         samples += [sample for sample in _draw(photos, masks, digits, seed + DRAW_SEED_STEP * draw,
                                                scenes_per_photo, real_photos)
                     if sample.variant not in FIXED_VARIANTS]  # fmt: skip
     return samples
+
+
+def _grey(path) -> np.ndarray:
+    """The picture at ``path`` in grey, as a uint8 array (H, W)."""
+    with Image.open(path) as picture:
+        return np.asarray(picture.convert("L"))
 
 
 def _draw(photos, masks, digits, seed, scenes_per_photo, real=None) -> list[Sample]:
@@ -223,7 +233,7 @@ def evaluate(classifier, samples) -> dict:
             flagged = ~found | (confidence < UNSURE_BELOW)
             table[variant] = {"images": len(rows), "flagged": float(flagged.mean())}
             continue
-        if variant == "real webcam":
+        if variant in FRAME_VARIANTS:
             hits = [predictions[i].ok and hand_found(predictions[i].box, samples[i].hands) for i in rows]
             table[variant] = {"images": len(rows), "hand_found": float(np.mean(hits))}
             continue
@@ -253,9 +263,9 @@ def format_table(evaluation: dict) -> str:
             lines.append(f"| {variant} | {row['images']} | {row['accuracy']:.1%} | {row['no_hand']:.1%} | {ece} |")
     lines.append("")
     if "real webcam" in evaluation["variants"]:
-        row = evaluation["variants"]["real webcam"]
+        row, grey = evaluation["variants"]["real webcam"], evaluation["variants"].get("real webcam in grey")
         lines.append(f"Real webcam frames of places never trained on, hand found: {row['hand_found']:.1%} "
-                     f"of {row['images']}.  ")
+                     f"of {row['images']}" + (f" ({grey['hand_found']:.1%} in grey)" if grey else "") + ".  ")
     if "no hand" in evaluation["variants"]:
         row = evaluation["variants"]["no hand"]
         lines.append(f"Scenes without a hand flagged (no hand, or confidence below "

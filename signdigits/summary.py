@@ -18,10 +18,11 @@ VARIANT_WORDS = {
     "thin outline": "The outline drawn with a thin pen",
     "thick outline": "The outline drawn with a thick pen",
     "real webcam": "A real webcam frame of a room it never saw: it finds the hand",
+    "real webcam in grey": "The same frame in grey: it finds the hand",
     "no hand": "A real photo without a hand: it says so",
 }
 #: What counts as read right in the rows that show no digit.
-SCORE_KEYS = {"real webcam": "hand_found", "no hand": "flagged"}
+SCORE_KEYS = {"real webcam": "hand_found", "real webcam in grey": "hand_found", "no hand": "flagged"}
 
 
 def robustness(test: dict) -> list[tuple[str, float, int]]:

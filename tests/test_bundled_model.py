@@ -7,6 +7,7 @@ import pytest
 
 from signdigits import DEFAULT_LOCALIZER_PATH, DEFAULT_MODEL_PATH, report_dir_for
 from signdigits.labels import INDEX_TO_DIGIT
+from signdigits.summary import SCORE_KEYS
 from tests.conftest import MODEL_FILE_BUDGET, SHARED_DATA_DIR
 
 pytestmark = pytest.mark.timeout(600)
@@ -53,7 +54,7 @@ def test_the_evaluate_table_of_the_report(classifier, report, built_dataset):
     result = evaluate(classifier, samples)
     for variant, claimed in report["test"]["variants"].items():
         measured = result["variants"][variant]
-        key = {"no hand": "flagged", "real webcam": "hand_found"}.get(variant, "accuracy")
+        key = SCORE_KEYS.get(variant, "accuracy")
         if variant in FIXED_VARIANTS:
             assert measured["images"] == claimed["images"], variant
             one_picture = 1.0 / claimed["images"]  # other CPUs may round one borderline case otherwise

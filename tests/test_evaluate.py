@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from signdigits.cli import main
-from signdigits.evaluate import FIXED_VARIANTS, VARIANTS, calibration, evaluate, format_table, variants
+from signdigits.evaluate import FIXED_VARIANTS, FRAME_VARIANTS, VARIANTS, calibration, evaluate, format_table, variants
 from signdigits.real_scenes import Frame
 from signdigits.scenes import hand_mask
 
@@ -21,10 +21,13 @@ def test_every_variant_is_built(drawn_hand, tmp_path):
     samples = variants([photo, photo], [truth, truth], [3, 4], seed=1, real_frames=[frame])
     names = [s.variant for s in samples]
     assert set(names) == set(VARIANTS)
-    assert names.count("plain") == 2 and names.count("no hand") == 1 and names.count("real webcam") == 1
-    assert {s.digit for s in samples if s.variant not in ("no hand", "real webcam")} == {3, 4}
+    assert names.count("plain") == 2 and names.count("no hand") == 1
+    assert names.count("real webcam") == names.count("real webcam in grey") == 1
+    assert {s.digit for s in samples if s.variant not in ("no hand", *FRAME_VARIANTS)} == {3, 4}
     grey = next(np.asarray(s.image) for s in samples if s.variant == "grey")
     assert grey.shape == photo.shape and (grey[..., 0] == grey[..., 2]).all()
+    grey_frame = next(s for s in samples if s.variant == "real webcam in grey")
+    assert grey_frame.image.shape == photo.shape[:2] and grey_frame.hands == frame.boxes
     webcam = next(s for s in samples if s.variant == "webcam")
     assert Image.open(__import__("io").BytesIO(webcam.image)).size == (640, 480)
     again = variants([photo, photo], [truth, truth], [3, 4], seed=1, real_frames=[frame])
@@ -67,7 +70,7 @@ def test_evaluate_on_a_few_real_photos(classifier, photo_paths):
     digits = [int(p.parent.name) for p in photo_paths[::400]]
     samples = variants(photos, [hand_mask(p) for p in photos], digits, seed=0)
     result = evaluate(classifier, samples)
-    assert set(result["variants"]) == set(VARIANTS) - {"real webcam"}  # no frames given
+    assert set(result["variants"]) == set(VARIANTS) - set(FRAME_VARIANTS)  # no frames given
     assert result["variants"]["plain"]["accuracy"] >= 0.75
     assert 0.0 <= result["ece"] <= 1.0 and result["temperature"] == classifier.temperature
     table = format_table(result)
