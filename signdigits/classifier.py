@@ -3,12 +3,12 @@
 Every picture takes one path: decode -> the hand localizer finds the hand (or says there
 is none): its likeliest candidates, each looked at closer (the square around it, and that
 square's mirror image) -> the square around the hand, framed as the training photos frame
-a hand, and a little tighter and wider -> 64x64 -> the classifier, which reads each crop and its mirror
-image (a left hand is a mirrored right hand) -> the mean of their log-probabilities ->
-probabilities at the calibrated temperature stored in the model file, times the
-localizer's probability that there is a hand at all (a digit can be right only where there
-is one, so a doubtful hand makes a doubtful answer). Both models run from their serving files
-(:mod:`signdigits.serving`): no TensorFlow.
+a hand, and a little tighter and wider -> 64x64 -> the classifier, which reads each crop
+and its mirror image (a left hand is a mirrored right hand) -> the mean of their
+log-probabilities -> probabilities at the calibrated temperature stored in the model file,
+times the localizer's probability that there is a hand at all (a digit can be right only
+where there is one, so a doubtful hand makes a doubtful answer). Both models run from
+their serving files (:mod:`signdigits.serving`): no TensorFlow.
 
 Errors are values: an unreadable image, or one without a hand, becomes a
 :class:`Prediction` with ``error`` set, never an exception, so one bad file never costs

@@ -3,6 +3,8 @@ which signs it takes for which (no Streamlit; the app's Model page shows these).
 
 import numpy as np
 
+from signdigits.evaluate import FRAME_VARIANTS
+
 #: The evaluate variants, as a person would say them.
 VARIANT_WORDS = {
     "plain": "A plain photo, like the training photos",
@@ -22,7 +24,7 @@ VARIANT_WORDS = {
     "no hand": "A real photo without a hand: it says so",
 }
 #: What counts as read right in the rows that show no digit.
-SCORE_KEYS = {"real webcam": "hand_found", "real webcam in grey": "hand_found", "no hand": "flagged"}
+SCORE_KEYS = {**dict.fromkeys(FRAME_VARIANTS, "hand_found"), "no hand": "flagged"}
 
 
 def robustness(test: dict) -> list[tuple[str, float, int]]:
