@@ -18,7 +18,14 @@ except ImportError as exc:  # signdigits.MissingTrainExtra: the app's install ha
     print(f"error: {exc}", file=sys.stderr)
     sys.exit(2)
 from signdigits.data import DatasetError  # noqa: E402
-from signdigits.training import LocalizerConfig, TrainConfig, TrainingError, train, train_localizer  # noqa: E402
+from signdigits.training import (  # noqa: E402
+    INIT_LEARNING_RATE_SHARE,
+    LocalizerConfig,
+    TrainConfig,
+    TrainingError,
+    train,
+    train_localizer,
+)
 
 DEFAULTS = TrainConfig()
 LOCALIZER_DEFAULTS = LocalizerConfig()
@@ -94,6 +101,8 @@ def parse_args(argv=None) -> list[TrainConfig | LocalizerConfig]:
         f"(default: {DEFAULTS.backgrounds}; the real photos join them)")
     add("--scenes", dest="scenes_dir", help="the real scenes' folder: webcam-hands/ and caltech101/ "
         "(default: ../shared/scenes)")
+    add("--init", help="start from this classifier file's weights instead of random ones: a second "
+        f"training cycle at {INIT_LEARNING_RATE_SHARE:g} of the learning rate (with --epochs, e.g. 150)")
     add(
         "--localizer-file",
         dest="localizer",

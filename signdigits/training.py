@@ -24,7 +24,7 @@ import shlex
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +67,10 @@ FRAME_SIDE = 256  # training's webcam frames: a view closer in is sharp, as the 
 #: the dataset's hands on backgrounds (real photos among them) or without a hand.
 REAL_FRAME_SHARE = 0.375
 RAMP_SHARE = 0.3  # augmentation grows from none to full over this share of a run's steps
+#: A classifier run that goes on from a trained one (``init``) peaks at this share of the
+#: learning rate: a second, gentler cosine cycle. The bundled classifier trained so for 150
+#: epochs more read every validation row the same or better (docs/model.md).
+INIT_LEARNING_RATE_SHARE = 0.1
 VALIDATION_COPIES = 4  # augmented copies of each validation photo the best epoch is chosen on
 
 
@@ -106,6 +110,7 @@ class TrainConfig(LocalizerConfig):
     epochs: int = 700  # 140 (ten minutes) left it undertrained; 420 gained 2-6 points, 700 2-4 more on unseen boards
     batch_size: int = 32
     teacher_epochs: int = 0  # a teacher trained in the same ten minutes is too weak to help
+    init: str | None = None  # a classifier file whose weights the run starts from
     filters: tuple = (48, 96, 192)  # 1.5x (32, 64, 128): busy +1.7, webcam +1.0/+1.7 (validation, 2 seeds)
     pooled_blocks: int = 0  # every block strides: more steps in ten minutes beat a pooled first block
     teacher_pooled_blocks: int = 0  # the teacher strides everywhere: half the work
@@ -583,8 +588,25 @@ def _fit_classifier(name, model, batches, val, config, epochs, teacher, log):
     return {**callbacks[0].history, "best_epoch": callbacks[0].best["epoch"]}
 
 
+def _trained_weights(config: TrainConfig) -> list:
+    """The weights of the classifier file ``config.init`` (checked as every model file is)."""
+    from signdigits.model import load_model
+    from signdigits.serving import ModelFileError
+
+    if config.teacher_epochs > 0:
+        raise TrainingError("a run that starts from a trained classifier (init) trains no teacher")
+    try:
+        return load_model(config.init)[0].get_weights()
+    except ModelFileError as exc:
+        raise TrainingError(str(exc)) from exc
+
+
 def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -> dict:
-    """Train the classifier, calibrate it, evaluate it; write the model and its report."""
+    """Train the classifier, calibrate it, evaluate it; write the model and its report.
+    With ``config.init``, start from that classifier's weights at a share of the learning
+    rate (:data:`INIT_LEARNING_RATE_SHARE`)."""
+    if config.init:
+        config = replace(config, learning_rate=config.learning_rate * INIT_LEARNING_RATE_SHARE)
     from signdigits.classifier import Classifier
     from signdigits.evaluate import evaluate, fit_temperature, variants
     from signdigits.report import write_report
@@ -603,6 +625,7 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
                          config.batch_size)  # fmt: skip
     val = validation_crops(hands, val_rows, dataset.y[val_rows], gray_bank, config.seed,
                            config.augment_strength)  # fmt: skip
+    init_weights = _trained_weights(config) if config.init else None
     # Seeded just before the weights and dropout are drawn: loading a Keras model (the
     # localizer's first conversion to its serving file, above) draws from the same generators.
     keras.utils.set_random_seed(config.seed)
@@ -614,6 +637,11 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
             "teacher", teacher, batches, val, config, config.teacher_epochs, None, log
         )
     model = build_model(config.filters, dropout=config.dropout, pooled_blocks=config.pooled_blocks)
+    if init_weights is not None:
+        try:
+            model.set_weights(init_weights)
+        except ValueError as exc:
+            raise TrainingError(f"{config.init} is another network than this run's ({exc})") from exc
     history = _fit_classifier("model", model, batches, val, config, config.epochs, teacher, log)
     train_seconds = time.perf_counter() - started
 

@@ -3,6 +3,7 @@
 import json
 import runpy
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from signdigits import report_dir_for, training
 from signdigits.data import Dataset, split_indices
 from signdigits.labels import INDEX_TO_DIGIT
-from signdigits.model import load_model
+from signdigits.model import build_model, load_model
 from signdigits.serving import CLASSIFIER, LOCALIZER
 from signdigits.training import LocalizerConfig, TrainConfig, train, train_localizer
 from tests.conftest import SYNTHETIC_DIGITS as DIGITS
@@ -101,6 +102,29 @@ def test_training_learns(trained):
     assert report["history"]["accuracy"][-1] >= 0.9, report["history"]["accuracy"]
     assert report["test"]["variants"]["plain"]["accuracy"] >= 0.55, report["test"]["variants"]["plain"]
     assert report["history"]["best_epoch"] in range(1, len(report["history"]["loss"]) + 1)
+
+
+@pytest.mark.timeout(300)
+def test_a_run_can_start_from_a_trained_classifier(trained, tiny_arrays, make_tiny_localizer, tmp_path):
+    """With ``init``, the weights start as that file's and move little (a tenth of the
+    learning rate, one step); another network is refused with a sentence."""
+    init, report, _ = trained
+    config = TrainConfig(**data_args(tiny_arrays), output=str(tmp_path / "go_on.h5"),
+                         localizer=str(make_tiny_localizer()), init=str(init), epochs=1, steps_per_epoch=1,
+                         batch_size=16, test_fraction=0.25, val_fraction=0.25, seed=TEST_SEED,
+                         calibration_draws=1, test_draws=1)  # fmt: skip
+    went_on = train(config, log=lambda message: None)
+    assert went_on["config"]["learning_rate"] == pytest.approx(
+        report["config"]["learning_rate"] * training.INIT_LEARNING_RATE_SHARE
+    )
+    start, after = (load_model(path)[0].get_weights() for path in (init, tmp_path / "go_on.h5"))
+    fresh = build_model(report["config"]["filters"]).get_weights()
+    moved = max(float(np.abs(a - b).max()) for a, b in zip(after, start))
+    apart = max(float(np.abs(a - b).max()) for a, b in zip(fresh, start))
+    assert moved < apart / 10, (moved, apart)
+    other = replace(config, output=str(tmp_path / "other.h5"), filters=(8, 16, 32))
+    with pytest.raises(training.TrainingError, match="another network"):
+        train(other, log=lambda message: None)
 
 
 @pytest.mark.timeout(300)
