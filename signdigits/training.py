@@ -37,7 +37,7 @@ from signdigits.data import TEST_FRACTION, VAL_FRACTION, Dataset, load_dataset, 
 from signdigits.evaluate import TEST_DRAWS
 from signdigits.hand_grid import CHANNELS, GRID, fit_calibration, read_hand
 from signdigits.labels import INDEX_TO_DIGIT
-from signdigits.model import build_localizer, build_model, save_model
+from signdigits.model import build_localizer, build_model, load_model, save_model
 from signdigits.real_scenes import (
     DEFAULT_SCENES_DIR,
     MAX_HANDS,
@@ -50,7 +50,7 @@ from signdigits.real_scenes import (
     webcam_frames,
 )  # fmt: skip
 from signdigits.scenes import backgrounds, hand_mask, mask_box
-from signdigits.serving import CLASSIFIER, LOCALIZER, convert, write_serving
+from signdigits.serving import CLASSIFIER, LOCALIZER, ModelFileError, convert, write_serving
 
 #: TensorFlow's thread pools, fixed so that a run's arithmetic does not depend on the
 #: machine's core count (results still differ between CPU types and library versions);
@@ -590,9 +590,6 @@ def _fit_classifier(name, model, batches, val, config, epochs, teacher, log):
 
 def _trained_weights(config: TrainConfig) -> list:
     """The weights of the classifier file ``config.init`` (checked as every model file is)."""
-    from signdigits.model import load_model
-    from signdigits.serving import ModelFileError
-
     if config.teacher_epochs > 0:
         raise TrainingError("a run that starts from a trained classifier (init) trains no teacher")
     try:
@@ -605,11 +602,14 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
     """Train the classifier, calibrate it, evaluate it; write the model and its report.
     With ``config.init``, start from that classifier's weights at a share of the learning
     rate (:data:`INIT_LEARNING_RATE_SHARE`)."""
-    if config.init:
-        config = replace(config, learning_rate=config.learning_rate * INIT_LEARNING_RATE_SHARE)
     from signdigits.classifier import Classifier
     from signdigits.evaluate import evaluate, fit_temperature, variants
     from signdigits.report import write_report
+
+    init_weights = None
+    if config.init:  # checked before the data is prepared; loaded before the seed is set
+        init_weights = _trained_weights(config)
+        config = replace(config, learning_rate=config.learning_rate * INIT_LEARNING_RATE_SHARE)
 
     started = time.perf_counter()
     if not Path(config.localizer).is_file():
@@ -625,7 +625,6 @@ def train(config: TrainConfig, log=lambda message: print(message, flush=True)) -
                          config.batch_size)  # fmt: skip
     val = validation_crops(hands, val_rows, dataset.y[val_rows], gray_bank, config.seed,
                            config.augment_strength)  # fmt: skip
-    init_weights = _trained_weights(config) if config.init else None
     # Seeded just before the weights and dropout are drawn: loading a Keras model (the
     # localizer's first conversion to its serving file, above) draws from the same generators.
     keras.utils.set_random_seed(config.seed)
