@@ -17,15 +17,10 @@ try:
 except ImportError as exc:  # signdigits.MissingTrainExtra: the app's install has no TensorFlow
     print(f"error: {exc}", file=sys.stderr)
     sys.exit(2)
+from signdigits.classifier_training import train  # noqa: E402
 from signdigits.data import DatasetError  # noqa: E402
-from signdigits.training import (  # noqa: E402
-    INIT_LEARNING_RATE_SHARE,
-    LocalizerConfig,
-    TrainConfig,
-    TrainingError,
-    train,
-    train_localizer,
-)
+from signdigits.localizer_training import train_localizer  # noqa: E402
+from signdigits.training import INIT_LEARNING_RATE_SHARE, LocalizerConfig, TrainConfig, TrainingError  # noqa: E402
 
 DEFAULTS = TrainConfig()
 LOCALIZER_DEFAULTS = LocalizerConfig()
@@ -101,7 +96,8 @@ def parse_args(argv=None) -> list[TrainConfig | LocalizerConfig]:
         f"(default: {DEFAULTS.backgrounds}; the real photos join them)")
     add("--scenes", dest="scenes_dir", help="the real scenes' folder: webcam-hands/ and caltech101/ "
         "(default: ../shared/scenes)")
-    add("--init", help="start from this classifier file's weights instead of random ones: a second "
+    add("--init", help="start from this trained file's weights (a classifier's, or with --localizer a "
+        "localizer's) instead of random ones: a second "
         f"training cycle at {INIT_LEARNING_RATE_SHARE:g} of the learning rate (with --epochs, e.g. 150)")
     add(
         "--localizer-file",

@@ -25,12 +25,13 @@ from signdigits import DEFAULT_SCENES_DIR  # noqa: E402
 from signdigits import evaluate as ev  # noqa: E402
 from signdigits.classifier import Classifier  # noqa: E402
 from signdigits.data import load_dataset, split_indices  # noqa: E402
+from signdigits.localizer_training import box_iou  # noqa: E402
 from signdigits.pictures import display_photo  # noqa: E402
 from signdigits.preprocess import decode  # noqa: E402
 from signdigits.real_scenes import ScenesMissing, caltech_photos, photo_arrays  # noqa: E402
 from signdigits.scenes import hand_mask, mask_box  # noqa: E402
 from signdigits.sources import IMAGE_SUFFIXES  # noqa: E402
-from signdigits.training import TrainConfig, box_iou  # noqa: E402
+from signdigits.training import TrainConfig  # noqa: E402
 
 
 def true_boxes(photo, mask, sample, pasted):

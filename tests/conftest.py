@@ -185,6 +185,12 @@ SYNTHETIC_PEOPLE, SYNTHETIC_DIGITS, SYNTHETIC_TAKES = 8, (0, 1, 2), 3
 TINY_BANK = 60
 
 
+def tiny_data_args(paths) -> dict:
+    """A training config's data fields for the ``tiny_arrays`` paths."""
+    return {"x_path": str(paths["x"]), "y_path": str(paths["y"]), "participants_path": str(paths["participants"]),
+            "scenes_dir": str(paths["scenes"]), "backgrounds": TINY_BANK}  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def tiny_arrays(tmp_path_factory) -> dict:
     """Synthetic photos of 8 people x 3 signs x 3 takes, saved as build-dataset saves them."""

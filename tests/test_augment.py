@@ -61,7 +61,7 @@ def test_the_sampled_warp_is_the_kernel_in_gathers(fill_mode):
 
 
 def test_compiled_crops_are_the_crops_on_streams_of_their_own(batch):
-    from signdigits.training import compiled_crops
+    from signdigits.classifier_training import compiled_crops
 
     photos, masks, boxes, bank = batch
     gray_bank = bank.mean(axis=-1, keepdims=True)

@@ -262,8 +262,9 @@ def test_same_seed_reproduces_the_report_repeated_or_resumed(tiny_arrays, make_t
     same with the latest backup cut off mid-write (it goes on from the one before). All give
     equal report.json (but for timing, command, output path and the resume flag) and equal
     weights."""
+    from signdigits.classifier_training import train
     from signdigits.model import load_model
-    from signdigits.training import TrainConfig, backup_dir_for, train
+    from signdigits.training import TrainConfig, backup_dir_for
 
     def interrupt_after(epoch_lines):
         seen = []
