@@ -159,6 +159,8 @@ def background_bank(config, real: RealScenes) -> np.ndarray:
 
 
 def prepare_run(config, log):
+    """A run's start: TensorFlow deterministic on fixed thread pools, the dataset and its
+    hands, and the split by person: ``(dataset, hands, (train, validation, test, kind))``."""
     tf.config.experimental.enable_op_determinism()
     try:
         tf.config.threading.set_intra_op_parallelism_threads(INTRA_OP_THREADS)
@@ -201,6 +203,7 @@ def start_from(model: keras.Model, weights, config) -> None:
 
 
 def optimizer_for(config, steps: int) -> keras.optimizers.Optimizer:
+    """AdamW on one cosine cycle over ``steps``, warmed up over its first twentieth."""
     warmup = max(1, steps // 20)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.learning_rate / 10,
