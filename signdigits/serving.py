@@ -196,7 +196,8 @@ def serving_model(model, kind: ModelKind, table):
     return keras.Model(crops, ops.mean(logs, axis=1), name=f"{model.name}_serving")
 
 
-def _load_keras(source, kind: ModelKind):
+def load_keras(source, kind: ModelKind):
+    """The checked Keras model of a ``kind`` file: ``(model, index_to_digit, info)``."""
     from signdigits.model import load_model
 
     return load_model(source, input_shape=kind.input_shape, outputs=kind.outputs,
@@ -239,7 +240,7 @@ def convert(source, kind: ModelKind, target=None) -> Path:
 
     source = Path(source)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
-    model, table, info = _load_keras(source, kind)
+    model, table, info = load_keras(source, kind)
     with tempfile.TemporaryDirectory() as folder:
         serving_model(model, kind, table).export(folder, format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(folder)
@@ -328,7 +329,7 @@ def load(path, kind: ModelKind, runtime: str | None = None):
     runtime = runtime or os.environ.get(RUNTIME_VARIABLE) or RUNTIMES[0]
     if runtime == "keras":
         try:
-            model, table, info = _load_keras(path, kind)
+            model, table, info = load_keras(path, kind)
         except ImportError:  # MissingTrainExtra, or h5py (which comes with it) imported first
             raise ModelFileError(f"The Keras runtime ({RUNTIME_VARIABLE}=keras) needs TensorFlow and "
                                  f"Keras: {TRAIN_INSTALL}") from None  # fmt: skip

@@ -30,7 +30,6 @@ from signdigits.atomic import atomic_path
 from signdigits.backend import keras, tf
 from signdigits.data import TEST_FRACTION, VAL_FRACTION, Dataset, load_dataset, split_indices
 from signdigits.evaluate import TEST_DRAWS
-from signdigits.model import load_model
 from signdigits.real_scenes import (
     DEFAULT_SCENES_DIR,
     ScenesMissing,
@@ -40,7 +39,7 @@ from signdigits.real_scenes import (
     webcam_frames,
 )  # fmt: skip
 from signdigits.scenes import backgrounds, hand_mask, mask_box
-from signdigits.serving import ModelFileError, ModelKind
+from signdigits.serving import ModelFileError, ModelKind, load_keras
 
 #: TensorFlow's thread pools, fixed so that a run's arithmetic does not depend on the
 #: machine's core count (results still differ between CPU types and library versions);
@@ -185,8 +184,7 @@ def starting_point(config, kind: ModelKind):
     if not config.init:
         return config, None
     try:
-        model = load_model(config.init, input_shape=kind.input_shape, outputs=kind.outputs,
-                           needs_table=kind.needs_table)[0]  # fmt: skip
+        model = load_keras(config.init, kind)[0]
     except ModelFileError as exc:
         raise TrainingError(str(exc)) from exc
     return replace(config, learning_rate=config.learning_rate * INIT_LEARNING_RATE_SHARE), model.get_weights()
