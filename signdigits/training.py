@@ -95,7 +95,7 @@ class TrainConfig(LocalizerConfig):
     epochs: int = 700  # 140 (ten minutes) left it undertrained; 420 gained 2-6 points, 700 2-4 more on unseen boards
     batch_size: int = 32
     teacher_epochs: int = 0  # a teacher trained in the same ten minutes is too weak to help
-    # 1.5x (32, 64, 128): busy +1.7, webcam +1.0/+1.7 (validation, 2 seeds); 2x: busy -0.7, far +2.6 (1 seed)
+    # 1.5x (32, 64, 128): busy +1.7, webcam +1.0/+1.7 (validation, 2 seeds); 2x against 1.5x: busy -0.7, far +2.6
     filters: tuple = (48, 96, 192)
     pooled_blocks: int = 0  # every block strides: more steps in ten minutes beat a pooled first block
     teacher_pooled_blocks: int = 0  # the teacher strides everywhere: half the work
