@@ -10,9 +10,8 @@ from signdigits.prediction import NO_HAND, Prediction
 SMALL_HAND = 0.2
 TOP = 3
 
-NO_HAND_ADVICE = (
-    "No hand found. Hold one hand up, closer to the camera and in good light, or mark it yourself: Draw → Crop a photo."
-)
+#: Said under the headline "No hand found", so it does not repeat it.
+NO_HAND_ADVICE = "Hold one hand up, closer to the camera and in good light, or mark it yourself: Draw → Crop a photo."
 SMALL_HAND_ADVICE = "The hand is small in the picture: come closer, or mark it yourself (Draw → Crop a photo)."
 LOW_CONFIDENCE_ADVICE = (
     "Make the sign clear and whole: in a photo, the hand still and facing the camera before a "
@@ -20,10 +19,15 @@ LOW_CONFIDENCE_ADVICE = (
 )
 
 
+def percent_points(share: float) -> int:
+    """``share`` in whole percent, as :func:`percent` writes it: short of 1 is never 100
+    (244 of 245 right reads 99)."""
+    return round(100 * (min(share, 0.99) if share < 1 else share))
+
+
 def percent(share: float) -> str:
-    """The one percent format of the app: ``0.953`` -> ``"95%"``; short of 1 is never
-    "100%" (244 of 245 right reads 99%)."""
-    return f"{min(share, 0.99) if share < 1 else share:.0%}"
+    """The one percent format of the app: ``0.953`` -> ``"95%"``, ``0.997`` -> ``"99%"``."""
+    return f"{percent_points(share)}%"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from signdigits.answer import SMALL_HAND
+from signdigits.answer import SMALL_HAND, percent
 from signdigits.evaluate import UNSURE_BELOW
 
 LOG = logging.getLogger(__name__)
@@ -65,8 +65,8 @@ class LiveAnswer:
         if self.digit is None:
             return self.error or "no answer"
         if self.unsure:
-            return f"not sure ({self.digit}? {self.confidence:.0%})"
-        return f"{self.digit}  {self.confidence:.0%}"
+            return f"not sure ({self.digit}? {percent(self.confidence)})"
+        return f"{self.digit}  {percent(self.confidence)}"
 
     @property
     def advice(self) -> str:

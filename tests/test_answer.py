@@ -1,9 +1,10 @@
 """How answers are put to people: the percent format, "Not sure" and its advice."""
 
+import numpy as np
 import pytest
 
 from signdigits import answer
-from signdigits.answer import judge, percent, top_line
+from signdigits.answer import judge, percent, percent_points, top_line
 from signdigits.prediction import Prediction
 
 
@@ -15,6 +16,12 @@ def guess(confidence: float, box=(0, 0, 100, 100)) -> Prediction:
 
 def test_one_percent_format():
     assert [percent(p) for p in (0.0, 0.6, 0.953, 0.996, 1.0)] == ["0%", "60%", "95%", "99%", "100%"]
+
+
+def test_whole_percent_points_are_the_same_figures():
+    shares = np.linspace(0, 1, 2001)
+    assert [f"{percent_points(s)}%" for s in shares] == [percent(s) for s in shares]
+    assert percent_points(0.9974) == 99 and percent_points(1.0) == 100
 
 
 def test_sure_at_or_above_the_threshold():

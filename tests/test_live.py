@@ -117,6 +117,7 @@ def test_labels_and_advice_follow_the_uncertainty_rules():
     far = LiveAnswer(digit=7, confidence=0.9, box=(0.45, 0.45, 0.5, 0.55))
     none = LiveAnswer(error=NO_HAND)
     assert sure.label == "7  93%" and not sure.unsure and sure.advice == ""
+    assert LiveAnswer(digit=5, confidence=0.997, box=(0.3, 0.2, 0.6, 0.8)).label == "5  99%"  # as the page says
     assert unsure.unsure and unsure.label.startswith("not sure") and "fingers" in unsure.advice
     assert "closer" in far.advice
     assert none.unsure and none.label == NO_HAND and "Hold one hand up" in none.advice
