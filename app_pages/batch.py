@@ -8,7 +8,7 @@ import streamlit as st
 
 import components as ui
 from signdigits import NUM_CLASSES
-from signdigits.answer import percent
+from signdigits.answer import percent, percent_points
 from signdigits.classifier import BATCH_SIZE
 from signdigits.pictures import thumbnail_jpeg
 from signdigits.preprocess import UnreadableImageError, limits_text
@@ -28,13 +28,16 @@ def new_batch():
         st.session_state.pop(key, None)
 
 
-def thumbnail_url(data: bytes) -> str | None:
-    """A small JPEG data URL for the table, or None if the picture cannot be shown."""
+def thumbnail_url(data: bytes | None) -> str:
+    """A small JPEG data URL for the table, or "" (an empty cell; None would read "None")
+    if there is no picture to show."""
+    if not data:
+        return ""
     try:
         jpeg = thumbnail_jpeg(data)
     except UnreadableImageError as exc:
         ui.log.info("no thumbnail: %s", exc)
-        return None
+        return ""
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
@@ -57,7 +60,7 @@ def classify_uploads(classifier, uploads) -> dict:
     progress.progress(0.0, text=f"Classifying {len(items):,} images…")
     for i, prediction in enumerate(classifier.predict_many(tracked)):
         data = kept.pop(i, None)
-        thumbnails.append(thumbnail_url(data) if prediction.ok and data else None)
+        thumbnails.append(thumbnail_url(data))  # a picture without a hand is shown too
         predictions.append(prediction)
         if (i + 1) % BATCH_SIZE == 0 or i + 1 == len(items):
             progress.progress((i + 1) / len(items), text=f"Classified {i + 1:,} of {len(items):,}")
@@ -79,7 +82,7 @@ def batch_table(batch: dict, threshold: float, only_doubtful: bool) -> pd.DataFr
             "thumbnail": batch["thumbnails"],
             "file": [p.name for p in predictions],
             "digit": [str(p.digit) if p.ok else "–" for p in predictions],
-            "confidence": [round(100 * p.confidence) if p.ok else None for p in predictions],
+            "confidence": [percent_points(p.confidence) if p.ok else None for p in predictions],
             "note": [row_note(p, threshold) for p in predictions],
         }
     )

@@ -3,8 +3,11 @@
 import io
 import zipfile
 
+import numpy as np
+from PIL import Image
+
 from signdigits.results import CSV_COLUMNS
-from tests.app.conftest import run_app, upload
+from tests.app.conftest import png_bytes, run_app, upload
 
 PAGE = "app_pages/batch.py"
 
@@ -17,30 +20,36 @@ def batch_rows(at):
 
 def test_one_row_per_file_and_a_readable_error_row(confident_photos):
     photos = list(confident_photos.values())[:5]
-    files = [upload(path) for path in photos] + [("broken.jpg", b"\xff\xd8garbage", "image/jpeg")]
+    wall = png_bytes(Image.fromarray(np.full((240, 320, 3), 235, np.uint8)))  # a bare wall: no hand
+    files = [upload(path) for path in photos] + [("broken.jpg", b"\xff\xd8garbage", "image/jpeg"),
+                                                 ("wall.png", wall, "image/png")]  # fmt: skip
     at = run_app(PAGE)
     at.file_uploader(key="batch_files_0").set_value(files).run()
     assert not at.exception and not at.error
     rows = batch_rows(at)
-    assert len(rows) == len(photos) + 1
+    assert len(rows) == len(photos) + 2
     broken = rows[rows["file"] == "broken.jpg"].iloc[0]
     assert broken["digit"] == "–" and broken["note"][:1].isupper() and "None" not in broken["note"]
-    good = rows[rows["file"] != "broken.jpg"]
+    assert broken["thumbnail"] == ""  # an empty cell: a missing value would read "None"
+    wall_row = rows[rows["file"] == "wall.png"].iloc[0]
+    assert wall_row["note"] == "No hand found" and wall_row["thumbnail"].startswith("data:image/jpeg;base64,")
+    good = rows[~rows["file"].isin(["broken.jpg", "wall.png"])]
     assert list(good["digit"]) == [path.parent.name for path in photos] and (good["note"] == "").all()
     assert good["confidence"].between(0, 100).all()
     assert good["thumbnail"].str.startswith("data:image/jpeg;base64,").all()
 
     csv_lines = at.session_state["batch"]["csv"].splitlines()
-    assert csv_lines[0] == ",".join(CSV_COLUMNS) and len(csv_lines) == len(photos) + 2
+    assert csv_lines[0] == ",".join(CSV_COLUMNS) and len(csv_lines) == len(photos) + 3
     at.toggle(key="only_doubtful").set_value(True).run()
-    assert list(batch_rows(at)["file"]) == ["broken.jpg"]
+    assert list(batch_rows(at)["file"]) == ["broken.jpg", "wall.png"]
 
 
 def test_uncertain_rows_say_not_sure(confident_photos):
     at = run_app(PAGE)
     at.session_state["threshold"] = 100
     at.file_uploader(key="batch_files_0").set_value([upload(p) for p in list(confident_photos.values())[:3]]).run()
-    assert (batch_rows(at)["note"] == "Not sure").all()
+    rows = batch_rows(at)
+    assert (rows["note"] == "Not sure").all() and (rows["confidence"] <= 99).all()  # never "100%" beside "Not sure"
 
 
 def test_hidden_and_system_files_are_skipped_with_one_note(confident_photos):
