@@ -9,28 +9,37 @@ from signdigits.preprocess import limits_text
 CAMERA_WIDTH = 420
 EXAMPLE_SIDE = 72
 CHOICE = "photo_choice"  # what to read: "upload", "camera" or an example's digit
+ROUND = "photo_round"  # bumped when an example is chosen: the uploader and camera start empty
 
 
 def choose(what):
     st.session_state[CHOICE] = what
+    if isinstance(what, int):  # an example: a photo still in the uploader would look like the one read
+        st.session_state[ROUND] = st.session_state.get(ROUND, 0) + 1
+
+
+def uploader_key() -> str:
+    return f"photo_upload_{st.session_state.get(ROUND, 0)}"
 
 
 def picked(source: str):
     """The picture to read, as ``(bytes, name)``, or None: the latest thing chosen."""
     if source == "Take a photo":
         given = st.camera_input(
-            "Show a digit to the camera", key="camera", width=CAMERA_WIDTH, on_change=choose, args=("camera",)
-        )
+            "Show a digit to the camera", key=f"camera_{st.session_state.get(ROUND, 0)}", width=CAMERA_WIDTH,
+            on_change=choose, args=("camera",),
+        )  # fmt: skip
     else:
-        given = st.file_uploader(
-            f"Photo of a hand: JPEG, HEIC, PNG, WebP, BMP, GIF or TIFF, up to {ui.PHOTO_LIMIT_MB} MB",
-            type=ui.IMAGE_TYPES,
-            help=limits_text(),
-            key="photo",
-            max_upload_size=ui.PHOTO_LIMIT_MB,
-            on_change=choose,
-            args=("upload",),
-        )
+        with st.container(key="photo"):
+            given = st.file_uploader(
+                f"Photo of a hand: JPEG, HEIC, PNG, WebP, BMP, GIF or TIFF, up to {ui.PHOTO_LIMIT_MB} MB",
+                type=ui.IMAGE_TYPES,
+                help=limits_text(),
+                key=uploader_key(),
+                max_upload_size=ui.PHOTO_LIMIT_MB,
+                on_change=choose,
+                args=("upload",),
+            )
     choice = st.session_state.get(CHOICE)
     if isinstance(choice, int) and choice in example_paths():
         return example_paths()[choice].read_bytes(), f"example of {choice}"

@@ -12,7 +12,7 @@ from tests.app.conftest import headlines, png_bytes, run_app, shown_digits, uplo
 def test_an_upload_is_read_and_its_digit_stated_first(confident_photos):
     digit, path = next(iter(confident_photos.items()))
     at = run_app()
-    at.file_uploader(key="photo").set_value(upload(path)).run()
+    at.file_uploader(key="photo_upload_0").set_value(upload(path)).run()
     assert not at.exception and not at.error
     assert shown_digits(at) == [str(digit)] and headlines(at) == []
     answer = next(m.value for m in at.markdown if "sd-digit" in m.value)
@@ -23,7 +23,7 @@ def test_an_upload_is_read_and_its_digit_stated_first(confident_photos):
 
 def test_the_uploader_states_the_real_limit():
     at = run_app()
-    assert "up to 50 MB" in at.file_uploader(key="photo").label
+    assert "up to 50 MB" in at.file_uploader(key="photo_upload_0").label
 
 
 @pytest.mark.parametrize("digit", sorted(example_paths()))
@@ -38,15 +38,24 @@ def test_a_new_upload_replaces_the_example(confident_photos):
     digit, path = next((d, p) for d, p in confident_photos.items() if d != 0)
     at = run_app()
     next(b for b in at.button if b.label == "Try 0").click().run()
-    at.file_uploader(key="photo").set_value(upload(path)).run()
+    at.file_uploader(key="photo_upload_1").set_value(upload(path)).run()  # the emptied uploader
     assert shown_digits(at) == [str(digit)]
+
+
+def test_an_example_empties_the_uploader(confident_photos):
+    digit, path = next((d, p) for d, p in confident_photos.items() if d != 7)
+    at = run_app()
+    at.file_uploader(key="photo_upload_0").set_value(upload(path)).run()
+    next(b for b in at.button if b.label == "Try 7").click().run()
+    assert shown_digits(at) == ["7"]
+    assert [u.key for u in at.file_uploader] == ["photo_upload_1"] and at.file_uploader[0].value is None
 
 
 def test_below_the_threshold_it_leads_with_not_sure_and_the_top_three(confident_photos):
     digit, path = next(iter(confident_photos.items()))
     at = run_app()
     at.slider(key="threshold").set_value(100)
-    at.file_uploader(key="photo").set_value(upload(path)).run()
+    at.file_uploader(key="photo_upload_0").set_value(upload(path)).run()
     assert headlines(at) == ["Not sure"] and shown_digits(at) == []
     maybe = next(m.value for m in at.markdown if "Not sure" in m.value)
     assert f"Maybe {digit} (" in maybe and maybe.count('class="sd-pct"') == 3
@@ -56,7 +65,7 @@ def test_below_the_threshold_it_leads_with_not_sure_and_the_top_three(confident_
 def test_a_picture_without_a_hand_says_so_with_advice():
     wall = np.full((240, 320, 3), 235, np.uint8)  # a bare light wall
     at = run_app()
-    at.file_uploader(key="photo").set_value(("wall.png", png_bytes(Image.fromarray(wall)), "image/png")).run()
+    at.file_uploader(key="photo_upload_0").set_value(("wall.png", png_bytes(Image.fromarray(wall)), "image/png")).run()
     assert not at.exception
     assert headlines(at) == ["No hand found"] and shown_digits(at) == []
     assert NO_HAND_ADVICE in [c.value for c in at.caption]
@@ -65,7 +74,7 @@ def test_a_picture_without_a_hand_says_so_with_advice():
 @pytest.mark.parametrize("name, content", [("notes.jpg", b"this is not a photo"), ("empty.png", b"")])
 def test_an_unreadable_file_gets_a_plain_message(name, content):
     at = run_app()
-    at.file_uploader(key="photo").set_value((name, content, "image/jpeg")).run()
+    at.file_uploader(key="photo_upload_0").set_value((name, content, "image/jpeg")).run()
     assert not at.exception
     assert any(name in e.value and "Cannot read" in e.value for e in at.error)
     assert shown_digits(at) == []
@@ -78,7 +87,7 @@ def test_16_bit_and_transparent_pngs_get_an_answer(confident_photos):
     transparent.putalpha(200)
     at = run_app()
     for name, image in [("deep.png", Image.fromarray(gray.astype(np.uint16))), ("glass.png", transparent)]:
-        at.file_uploader(key="photo").set_value((name, png_bytes(image), "image/png")).run()
+        at.file_uploader(key="photo_upload_0").set_value((name, png_bytes(image), "image/png")).run()
         assert not at.exception and not at.error, name
         assert len(shown_digits(at) + headlines(at)) == 1, name
 
@@ -99,7 +108,7 @@ def test_a_hand_far_away_in_a_room_is_found_and_boxed(classifier, confident_phot
     else:
         pytest.skip("the bundled model reads none of the candidate scenes right")
     at = run_app()
-    at.file_uploader(key="photo").set_value(("room.png", png_bytes(Image.fromarray(scene)), "image/png")).run()
+    at.file_uploader(key="photo_upload_0").set_value(("room.png", png_bytes(Image.fromarray(scene)), "image/png")).run()
     assert not at.exception and not at.error
     assert shown_digits(at) == [str(digit)]
     assert "room.png" in [c for image in at.image for c in image.captions]  # shown, boxed
