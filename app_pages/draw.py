@@ -10,7 +10,9 @@ from signdigits.preprocess import UnreadableImageError, limits_text
 SKIN = "#{:02X}{:02X}{:02X}".format(*SKIN_RGB)
 CANVAS_BACKGROUND = "#{:02X}{:02X}{:02X}".format(*CANVAS_RGB)
 CANVAS_SIZE = 360
-CROP_SIDE = 560
+#: The crop canvas's largest size: a fixed-size canvas, as wide as a phone's column (358 px
+#: at 390) lets the whole photo be seen and marked there.
+CROP_WIDTH, CROP_HEIGHT = 340, 480
 CANVAS_TOOLBAR_PX = 24  # room above the canvas for its floating toolbar (download, undo, redo, delete)
 TOOLS = {"Brush": "freedraw", "Rectangle": "rect", "Polygon": "polygon", "Circle": "circle"}
 SKETCH = "sketch_drawing"  # the drawing the canvas starts from: objects and a version
@@ -102,7 +104,7 @@ def crop(classifier):
         ui.log.info("cannot read %s: %s", upload.name, exc)
         st.error(f"Cannot read **{upload.name}**: {exc}.")
         return
-    scale = min(CROP_SIDE / picture.width, CROP_SIDE / picture.height)
+    scale = min(CROP_WIDTH / picture.width, CROP_HEIGHT / picture.height)
     canvas = streamlit_drawable_canvas.st_canvas(
         fill_color="rgba(255, 75, 75, 0.08)",
         stroke_width=3,
