@@ -18,24 +18,24 @@ def choose(what):
         st.session_state[ROUND] = st.session_state.get(ROUND, 0) + 1
 
 
-def uploader_key() -> str:
-    return f"photo_upload_{st.session_state.get(ROUND, 0)}"
+def keyed(name: str) -> str:
+    """A widget's key in this round: after an example, a new and empty widget."""
+    return f"{name}_{st.session_state.get(ROUND, 0)}"
 
 
 def picked(source: str):
     """The picture to read, as ``(bytes, name)``, or None: the latest thing chosen."""
     if source == "Take a photo":
         given = st.camera_input(
-            "Show a digit to the camera", key=f"camera_{st.session_state.get(ROUND, 0)}", width=CAMERA_WIDTH,
-            on_change=choose, args=("camera",),
-        )  # fmt: skip
+            "Show a digit to the camera", key=keyed("camera"), width=CAMERA_WIDTH, on_change=choose, args=("camera",)
+        )
     else:
         with st.container(key="photo"):
             given = st.file_uploader(
                 f"Photo of a hand: JPEG, HEIC, PNG, WebP, BMP, GIF or TIFF, up to {ui.PHOTO_LIMIT_MB} MB",
                 type=ui.IMAGE_TYPES,
                 help=limits_text(),
-                key=uploader_key(),
+                key=keyed("photo_upload"),
                 max_upload_size=ui.PHOTO_LIMIT_MB,
                 on_change=choose,
                 args=("upload",),
