@@ -19,3 +19,12 @@ def test_the_report_in_plain_words():
     assert list(table["The photo"])[: len(VARIANT_WORDS)] == list(VARIANT_WORDS.values())
     truth, answer, times, _ = confusions(report["test"]["confusion_matrix"])[0]
     assert f"A **{truth}** read as **{answer}**: {times} of" in text
+
+
+def test_a_training_that_went_on_from_a_trained_classifier_says_so():
+    report = read_report(report_dir_for(DEFAULT_MODEL_PATH))
+    text = " ".join(m.value for m in run_app("app_pages/model.py").markdown)
+    if report["config"].get("init"):
+        assert f"went on from a trained classifier (`{report['config']['init']}`)" in text
+    else:
+        assert "Training took" in text
