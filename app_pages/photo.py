@@ -43,7 +43,9 @@ def picked(source: str):
     choice = st.session_state.get(CHOICE)
     if isinstance(choice, int) and choice in example_paths():
         return example_paths()[choice].read_bytes(), f"example of {choice}"
-    return (given.getvalue(), given.name or "camera photo") if given else None
+    if given is None:
+        return None
+    return given.getvalue(), "camera photo" if source == "Take a photo" else given.name  # not "camera-input-….jpg"
 
 
 def examples():

@@ -73,6 +73,7 @@ def test_the_camera_reads_a_hand_in_a_room(camera_browser, server, scene):
     digit.wait_for(state="visible")
     settle(page)
     assert digit.inner_text().strip() == str(scene[1])
+    page.get_by_text("camera photo", exact=True).wait_for()  # its caption, not a generated file name
     preview = page.locator('[data-testid="stCameraInput"]').bounding_box()
     assert preview["width"] <= 420  # a compact preview: the answer stays in view
     box = digit.bounding_box()
