@@ -27,9 +27,9 @@ def headline(report: dict):
 
 def robustness_table(test: dict):
     rows = [
-        {"The photo": words, "Read right": percent(share), "Pictures": images}
+        {"Read right": percent(share), "The photo": words, "Pictures": images}
         for words, share, images in robustness(test)
-    ]
+    ]  # the figure first: on a phone the long words run off to the right
     # every row shown, none behind a scroll bar
     st.dataframe(rows, hide_index=True, width="stretch", height=ROW_PIXELS * (len(rows) + 1) + 3)
 

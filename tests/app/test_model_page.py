@@ -16,6 +16,7 @@ def test_the_report_in_plain_words():
     for jargon in ("ROC", "AUC", "teacher", "ECE", "calibration error"):
         assert jargon not in text, jargon
     table = next(df.value for df in at.dataframe)
+    assert list(table.columns)[0] == "Read right"  # in view on a phone too
     assert list(table["The photo"])[: len(VARIANT_WORDS)] == list(VARIANT_WORDS.values())
     truth, answer, times, _ = confusions(report["test"]["confusion_matrix"])[0]
     assert f"A **{truth}** read as **{answer}**: {times} of" in text
