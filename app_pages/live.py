@@ -65,8 +65,8 @@ def show_answer(reader: LiveReader) -> None:
                     "Not sure</div>", unsafe_allow_html=True)  # fmt: skip
         st.markdown(f"Below {percent(answer.threshold)}. It may be {top_three(answer)}")
     else:
-        st.markdown(f'<div class="sd-live-answer">Digit<div class="sd-live-digit" style="font-size:5.5rem;'
-                    f'font-weight:700;line-height:1.05;color:{ui.ACCENT}">{answer.digit}</div>'
+        st.markdown(f'<div class="sd-live-answer">Digit<div class="sd-live-digit sd-digit" style="font-size:5.5rem;'
+                    f'line-height:1.05">{answer.digit}</div>'
                     f"{percent(answer.confidence)} sure</div>", unsafe_allow_html=True)  # fmt: skip
         st.markdown(f"Top three: {top_three(answer)}")
     if answer.advice:
